@@ -1,0 +1,111 @@
+"""MicroMart on Azure: load config, build the platform, build each service, export. Wiring only."""
+
+from pathlib import Path
+
+import pulumi
+import pulumi_azure_native.resources as resources
+
+from components.azure import Placement
+from components.cluster import Cluster, ClusterArgs
+from components.config.loader import ConfigError, load_from_pulumi
+from components.microservice import Microservice, MicroserviceArgs, PlatformEndpoints
+from components.namespaces import Namespaces, NamespacesArgs
+from components.network import Network, NetworkArgs
+from components.postgres import DatabaseClaim, PostgresServer, PostgresServerArgs
+from components.rabbitmq import RabbitMQ, RabbitMQArgs
+from components.registry import Registry, RegistryArgs
+
+APP_NAMESPACE, MESSAGING_NAMESPACE = "micromart", "micromart-messaging"
+ROOT = Path(__file__).resolve().parent
+
+try:
+    config = load_from_pulumi(ROOT / "services")
+except ConfigError as error:
+    raise pulumi.RunError(str(error)) from None
+stack = config.stack
+
+group = resources.ResourceGroup(
+    "micromart-rg",
+    args=resources.ResourceGroupArgs(
+        resource_group_name=stack.resource_group_name,
+        location=stack.location,
+        tags=stack.tags,
+    ),
+    opts=pulumi.ResourceOptions(protect=stack.is_production),
+)
+placement = Placement(group.name, stack.location, stack.tags)
+network = Network("micromart", NetworkArgs(stack.network, placement, stack.environment))
+cluster = Cluster(
+    "micromart",
+    ClusterArgs(stack.cluster, placement, stack.environment, network.aks_subnet_id),
+)
+registry = Registry("micromart", RegistryArgs(stack.registry, placement, cluster.kubelet_object_id))
+namespaces = Namespaces(
+    "micromart",
+    NamespacesArgs(
+        APP_NAMESPACE,
+        MESSAGING_NAMESPACE,
+        stack.cluster.istio_revision,
+        stack.quota,
+        cluster.provider,
+    ),
+)
+postgres = PostgresServer(
+    "micromart",
+    PostgresServerArgs(
+        config=stack.postgres,
+        placement=placement,
+        delegated_subnet_id=network.postgres_subnet_id,
+        private_dns_zone_id=network.postgres_dns_zone_id,
+        databases=[
+            DatabaseClaim(s.name, s.postgres.database) for s in config.services if s.postgres
+        ],
+        secret_namespace=namespaces.app_namespace,
+        provider=cluster.provider,
+        protect=stack.is_production,
+    ),
+)
+rabbitmq = RabbitMQ(
+    "micromart",
+    RabbitMQArgs(
+        config=stack.rabbitmq,
+        namespace=namespaces.messaging_namespace,
+        namespace_name=MESSAGING_NAMESPACE,
+        client_namespace=namespaces.app_namespace,
+        login_server=registry.login_server,
+        provider=cluster.provider,
+        protect=stack.is_production,
+    ),
+)
+ports = {spec.name: spec.port for spec in config.services}
+services = {
+    spec.name: Microservice(
+        spec.name,
+        MicroserviceArgs(
+            spec=spec,
+            callers=tuple(other.name for other in config.services if spec.name in other.calls),
+            callee_ports={callee: ports[callee] for callee in spec.calls},
+            namespace=namespaces.app_namespace,
+            namespace_name=APP_NAMESPACE,
+            source_dir=Path("services") / spec.name,
+            login_server=registry.login_server,
+            images=stack.images,
+            log_level=stack.log_level,
+            platform=PlatformEndpoints(
+                postgres_subnet=stack.network.postgres_subnet,
+                postgres_secret=postgres.secret_names.get(spec.name),
+                rabbitmq_secret=rabbitmq.client_secret_name,
+                rabbitmq_namespace=MESSAGING_NAMESPACE,
+            ),
+            provider=cluster.provider,
+            ingress=stack.ingress if spec.public else None,
+        ),
+    )
+    for spec in config.services
+}
+
+pulumi.export("registryLoginServer", registry.login_server)
+pulumi.export("clusterName", cluster.cluster_name)
+pulumi.export("publicHostname", stack.ingress.hostname)
+pulumi.export("postgresFqdn", postgres.fqdn)
+pulumi.export("images", {name: service.image for name, service in services.items()})

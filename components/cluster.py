@@ -1,0 +1,165 @@
+"""AKS with Entra ID + Azure RBAC, no local accounts, workload identity and the Istio add-on."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azure_native.containerservice as aks
+import pulumi_kubernetes as k8s
+
+from components.azure import Placement
+from components.config.stack import ClusterConfig, NodePoolConfig
+
+# The add-on's external gateway; Istio Gateways select it by this label.
+INGRESS_GATEWAY_SELECTOR = {"istio": "aks-istio-ingressgateway-external"}
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    config: ClusterConfig
+    placement: Placement
+    environment: str
+    subnet_id: pulumi.Input[str]
+
+
+class Cluster(pulumi.ComponentResource):
+    cluster_name: pulumi.Output[str]
+    kubelet_object_id: pulumi.Output[str]
+    oidc_issuer_url: pulumi.Output[str]
+    provider: k8s.Provider
+
+    def __init__(
+        self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("micromart:cluster:Cluster", name, None, opts)
+        config = args.config
+        cluster_name = f"aks-micromart-{args.environment}"
+        cluster = aks.ManagedCluster(
+            f"{name}-aks",
+            # Keyword form: ManagedClusterArgs collides with the resource's own `resource_name`.
+            resource_name_=cluster_name,
+            resource_group_name=args.placement.resource_group_name,
+            location=args.placement.location,
+            tags=args.placement.tags,
+            dns_prefix=cluster_name,
+            kubernetes_version=config.kubernetes_version,
+            sku=aks.ManagedClusterSKUArgs(name="Base", tier=config.sku_tier),
+            identity=aks.ManagedClusterIdentityArgs(type=aks.ResourceIdentityType.SYSTEM_ASSIGNED),
+            enable_rbac=True,
+            # Every human and pipeline authenticates through Entra ID; a static admin
+            # kubeconfig would bypass that and cannot be revoked per person.
+            disable_local_accounts=True,
+            aad_profile=aks.ManagedClusterAADProfileArgs(
+                managed=True,
+                enable_azure_rbac=True,
+                admin_group_object_ids=list(config.admin_group_object_ids) or None,
+            ),
+            agent_pool_profiles=[
+                _pool("system", "System", config.system_pool, config, args.subnet_id),
+                _pool("user", "User", config.user_pool, config, args.subnet_id),
+            ],
+            network_profile=aks.ContainerServiceNetworkProfileArgs(
+                network_plugin="azure",
+                network_plugin_mode="overlay",
+                network_dataplane="cilium" if config.network_policy == "cilium" else "azure",
+                network_policy=config.network_policy,
+                load_balancer_sku="standard",
+                service_cidr="172.16.0.0/16",
+                dns_service_ip="172.16.0.10",
+                pod_cidr="192.168.0.0/16",
+            ),
+            oidc_issuer_profile=aks.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            security_profile=aks.ManagedClusterSecurityProfileArgs(
+                workload_identity=aks.ManagedClusterSecurityProfileWorkloadIdentityArgs(
+                    enabled=True
+                ),
+            ),
+            auto_upgrade_profile=aks.ManagedClusterAutoUpgradeProfileArgs(
+                upgrade_channel=config.auto_upgrade_channel,
+                node_os_upgrade_channel="NodeImage",
+            ),
+            service_mesh_profile=aks.ServiceMeshProfileArgs(
+                mode="Istio",
+                istio=aks.IstioServiceMeshArgs(
+                    revisions=[config.istio_revision],
+                    components=aks.IstioComponentsArgs(
+                        ingress_gateways=[
+                            aks.IstioIngressGatewayArgs(enabled=True, mode="External")
+                        ]
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        credentials = aks.list_managed_cluster_user_credentials_output(
+            resource_group_name=args.placement.resource_group_name,
+            resource_name=cluster.name,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        kubeconfig = credentials.kubeconfigs.apply(
+            lambda configs: base64.b64decode(configs[0].value).decode()
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            args=k8s.ProviderArgs(
+                kubeconfig=pulumi.Output.secret(kubeconfig),
+                # The kubeconfig changes whenever credentials rotate; identifying the cluster by
+                # its stable name keeps that from replacing every Kubernetes object.
+                cluster_identifier=cluster_name,
+                enable_server_side_apply=True,
+                delete_unreachable=False,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.cluster_name = cluster.name
+        self.kubelet_object_id = cluster.identity_profile.apply(_kubelet_object_id)
+        self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(
+            lambda profile: profile.issuer_url if profile else ""
+        )
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "kubelet_object_id": self.kubelet_object_id,
+                "oidc_issuer_url": self.oidc_issuer_url,
+            }
+        )
+
+
+def _pool(
+    name: str,
+    mode: str,
+    pool: NodePoolConfig,
+    config: ClusterConfig,
+    subnet_id: pulumi.Input[str],
+) -> aks.ManagedClusterAgentPoolProfileArgs:
+    return aks.ManagedClusterAgentPoolProfileArgs(
+        name=name,
+        mode=mode,
+        vm_size=pool.vm_size,
+        os_type="Linux",
+        os_sku="AzureLinux",
+        enable_auto_scaling=True,
+        count=pool.min_count,
+        min_count=pool.min_count,
+        max_count=pool.max_count,
+        availability_zones=list(config.zones) or None,
+        vnet_subnet_id=subnet_id,
+        max_pods=110,
+        # Keep application pods off the system pool so add-ons (CoreDNS, Istio) keep headroom.
+        node_taints=["CriticalAddonsOnly=true:NoSchedule"] if mode == "System" else None,
+        upgrade_settings=aks.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+    )
+
+
+def _kubelet_object_id(profile: object) -> str:
+    if not profile:
+        return ""
+    identity = profile.get("kubeletidentity") if isinstance(profile, dict) else None
+    if identity is None:
+        return ""
+    object_id = getattr(identity, "object_id", None)
+    if object_id is None and isinstance(identity, dict):
+        object_id = identity.get("objectId") or identity.get("object_id")
+    return str(object_id or "")

@@ -1,0 +1,181 @@
+"""The service spec: what `services/<name>/service.yaml` may say, and what a stack may override."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from components.config.base import (
+    DnsLabel,
+    HttpPath,
+    ImageTag,
+    Percent,
+    Port,
+    ResourceRequirements,
+    Strict,
+)
+
+EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+# Variables the platform injects itself; a spec setting them would silently lose.
+RESERVED_ENV = frozenset(
+    {
+        "PORT",
+        "SERVICE_NAME",
+        "REQUIRED_ENV",
+        "DATABASE_URL",
+        "RABBITMQ_URL",
+        "LOG_LEVEL",
+    }
+)
+
+
+class Probes(Strict):
+    liveness: HttpPath
+    readiness: HttpPath
+    startup: HttpPath | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Probes:
+        # A shared path makes liveness fail whenever a dependency is down, so Kubernetes would
+        # restart healthy pods during someone else's outage.
+        if self.liveness == self.readiness:
+            raise ValueError(f"liveness and readiness use the same path ({self.liveness})")
+        return self
+
+
+class Autoscaling(Strict):
+    enabled: bool = True
+    min_replicas: int = Field(default=2, ge=1, alias="minReplicas")
+    max_replicas: int = Field(default=10, ge=1, le=100, alias="maxReplicas")
+    target_cpu_utilization: Percent = Field(default=70, alias="targetCpuUtilization")
+    target_memory_utilization: Percent = Field(default=80, alias="targetMemoryUtilization")
+    scale_up_stabilization_seconds: int = Field(
+        default=60, ge=0, le=3600, alias="scaleUpStabilizationSeconds"
+    )
+    scale_down_stabilization_seconds: int = Field(
+        default=300, ge=0, le=3600, alias="scaleDownStabilizationSeconds"
+    )
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"minReplicas ({self.min_replicas}) > maxReplicas ({self.max_replicas})"
+            )
+        return self
+
+
+class Retries(Strict):
+    attempts: int = Field(default=2, ge=0, le=10)
+    per_try_timeout_seconds: float = Field(default=2, gt=0, le=60, alias="perTryTimeoutSeconds")
+    retry_on: str = Field(default="5xx,reset,connect-failure", alias="retryOn")
+
+
+class OutlierDetection(Strict):
+    consecutive_5xx_errors: int = Field(default=5, ge=1, alias="consecutive5xxErrors")
+    interval_seconds: int = Field(default=30, ge=1, alias="intervalSeconds")
+    base_ejection_seconds: int = Field(default=30, ge=1, alias="baseEjectionSeconds")
+    max_ejection_percent: Percent = Field(default=50, alias="maxEjectionPercent")
+
+
+class Traffic(Strict):
+    timeout_seconds: float = Field(default=10, gt=0, le=300, alias="timeoutSeconds")
+    retries: Retries = Retries()
+    outlier_detection: OutlierDetection = Field(
+        default=OutlierDetection(), alias="outlierDetection"
+    )
+
+
+class Postgres(Strict):
+    database: DnsLabel
+
+
+class Route(Strict):
+    prefix: HttpPath
+    service: DnsLabel
+
+
+class Canary(Strict):
+    """A second Deployment on a prebuilt tag that receives `weight` percent of traffic."""
+
+    tag: ImageTag
+    weight: int = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _pinned(self) -> Canary:
+        if self.tag == "latest":
+            raise ValueError("canary tag 'latest' is not allowed: pin an immutable tag")
+        return self
+
+
+class ImagePin(Strict):
+    """Deploy a tag that CI already pushed instead of building from the service folder."""
+
+    tag: ImageTag
+
+    @model_validator(mode="after")
+    def _pinned(self) -> ImagePin:
+        if self.tag == "latest":
+            raise ValueError("image tag 'latest' is not allowed: pin an immutable tag")
+        return self
+
+
+class ServiceSpec(Strict):
+    name: DnsLabel
+    description: str = Field(min_length=1)
+    port: Port = 8080
+    probes: Probes
+    resources: ResourceRequirements
+    replicas: int = Field(default=2, ge=1, le=100)
+    autoscaling: Autoscaling = Autoscaling()
+    calls: tuple[DnsLabel, ...] = ()
+    postgres: Postgres | None = None
+    rabbitmq: bool = False
+    public: bool = False
+    routes: tuple[Route, ...] = ()
+    env: dict[EnvName, str] = {}
+    traffic: Traffic = Traffic()
+    canary: Canary | None = None
+    image: ImagePin | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSpec:
+        if self.name in self.calls:
+            raise ValueError(f"calls: service '{self.name}' may not call itself")
+        if len(set(self.calls)) != len(self.calls):
+            raise ValueError("calls: lists a service more than once")
+        if self.routes and not self.public:
+            raise ValueError("routes: only a public service may declare external routes")
+        for route in self.routes:
+            if route.service not in self.calls:
+                raise ValueError(
+                    f"routes: '{route.prefix}' targets '{route.service}', which is not in calls"
+                )
+        reserved = sorted(RESERVED_ENV.intersection(self.env))
+        if reserved:
+            raise ValueError(f"env: {', '.join(reserved)} is set by the platform")
+        return self
+
+    @property
+    def has_canary(self) -> bool:
+        return self.canary is not None and self.canary.weight > 0
+
+
+class AutoscalingOverride(Strict):
+    enabled: bool | None = None
+    min_replicas: int | None = Field(default=None, ge=1, alias="minReplicas")
+    max_replicas: int | None = Field(default=None, ge=1, le=100, alias="maxReplicas")
+    target_cpu_utilization: Percent | None = Field(default=None, alias="targetCpuUtilization")
+    target_memory_utilization: Percent | None = Field(default=None, alias="targetMemoryUtilization")
+
+
+class ServiceOverride(Strict):
+    """What a stack file may change about a service: sizing and rollout, never its wiring."""
+
+    replicas: int | None = Field(default=None, ge=1, le=100)
+    resources: ResourceRequirements | None = None
+    autoscaling: AutoscalingOverride | None = None
+    env: dict[EnvName, str] | None = None
+    canary: Canary | None = None
+    image: ImagePin | None = None

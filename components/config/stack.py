@@ -1,0 +1,218 @@
+"""The stack config: every `micromart:*` key a `Pulumi.<stack>.yaml` may set."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from components.config.base import (
+    CpuQuantity,
+    DnsLabel,
+    ImageTag,
+    MemoryQuantity,
+    ResourceRequirements,
+    Strict,
+)
+from components.config.service_spec import ServiceOverride
+
+# Regions with availability zones and both AKS and PostgreSQL Flexible Server zone-redundant HA.
+# Kept explicit so a typo ('westeurop') fails at config time instead of mid-deployment.
+AZURE_LOCATIONS = frozenset(
+    {
+        "australiaeast",
+        "brazilsouth",
+        "canadacentral",
+        "centralindia",
+        "centralus",
+        "eastasia",
+        "eastus",
+        "eastus2",
+        "francecentral",
+        "germanywestcentral",
+        "japaneast",
+        "koreacentral",
+        "northeurope",
+        "norwayeast",
+        "southafricanorth",
+        "southcentralus",
+        "southeastasia",
+        "swedencentral",
+        "switzerlandnorth",
+        "uksouth",
+        "westeurope",
+        "westus2",
+        "westus3",
+    }
+)
+
+Cidr = Annotated[str, Field(pattern=r"^[0-9./]+$")]
+Uuid = Annotated[
+    str,
+    Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+]
+Zone = Literal["1", "2", "3"]
+
+
+class RegistryConfig(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]{5,50}$")]
+    sku: Literal["Basic", "Standard", "Premium"] = "Standard"
+    zone_redundancy: bool = Field(default=False, alias="zoneRedundancy")
+    retention_days: int = Field(default=7, ge=0, le=365, alias="retentionDays")
+
+    @model_validator(mode="after")
+    def _premium_features(self) -> RegistryConfig:
+        if self.zone_redundancy and self.sku != "Premium":
+            raise ValueError(f"zoneRedundancy needs sku Premium (got {self.sku})")
+        return self
+
+    @property
+    def login_server(self) -> str:
+        return f"{self.name}.azurecr.io"
+
+
+class NetworkConfig(Strict):
+    address_space: Cidr = Field(alias="addressSpace")
+    aks_subnet: Cidr = Field(alias="aksSubnet")
+    postgres_subnet: Cidr = Field(alias="postgresSubnet")
+
+    @model_validator(mode="after")
+    def _subnets_inside(self) -> NetworkConfig:
+        space = _network(self.address_space, "addressSpace")
+        aks = _network(self.aks_subnet, "aksSubnet")
+        postgres = _network(self.postgres_subnet, "postgresSubnet")
+        for label, subnet in (("aksSubnet", aks), ("postgresSubnet", postgres)):
+            if not subnet.subnet_of(space):
+                raise ValueError(f"{label} ({subnet}) is not inside addressSpace ({space})")
+        if aks.overlaps(postgres):
+            raise ValueError(f"aksSubnet ({aks}) overlaps postgresSubnet ({postgres})")
+        return self
+
+
+def _network(cidr: str, label: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(cidr)
+    except ValueError as error:
+        raise ValueError(f"{label}: '{cidr}' is not a valid IPv4 CIDR ({error})") from None
+
+
+class NodePoolConfig(Strict):
+    vm_size: Annotated[str, Field(pattern=r"^Standard_[A-Za-z0-9_]+$")] = Field(alias="vmSize")
+    min_count: int = Field(ge=1, le=100, alias="minCount")
+    max_count: int = Field(ge=1, le=1000, alias="maxCount")
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> NodePoolConfig:
+        if self.min_count > self.max_count:
+            raise ValueError(f"minCount ({self.min_count}) > maxCount ({self.max_count})")
+        return self
+
+
+class ClusterConfig(Strict):
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.(2[5-9]|3[0-7])$")] = Field(
+        alias="kubernetesVersion"
+    )
+    sku_tier: Literal["Free", "Standard", "Premium"] = Field(default="Standard", alias="skuTier")
+    network_policy: Literal["cilium", "azure"] = Field(default="cilium", alias="networkPolicy")
+    auto_upgrade_channel: Literal["patch", "stable", "rapid", "node-image"] = Field(
+        default="patch", alias="autoUpgradeChannel"
+    )
+    istio_revision: Annotated[str, Field(pattern=r"^asm-1-[0-9]+$")] = Field(alias="istioRevision")
+    admin_group_object_ids: tuple[Uuid, ...] = Field(default=(), alias="adminGroupObjectIds")
+    zones: tuple[Zone, ...] = ()
+    system_pool: NodePoolConfig = Field(alias="systemPool")
+    user_pool: NodePoolConfig = Field(alias="userPool")
+
+
+class PostgresConfig(Strict):
+    server_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")] = Field(
+        alias="serverName"
+    )
+    version: Literal["14", "15", "16", "17"] = "16"
+    sku_name: Annotated[str, Field(pattern=r"^Standard_[A-Za-z0-9_]+$")] = Field(alias="skuName")
+    tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"]
+    storage_gb: int = Field(ge=32, le=32768, alias="storageGb")
+    backup_retention_days: int = Field(ge=7, le=35, alias="backupRetentionDays")
+    geo_redundant_backup: bool = Field(alias="geoRedundantBackup")
+    high_availability: bool = Field(alias="highAvailability")
+    admin_login: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{2,62}$")] = Field(
+        default="micromartadmin", alias="adminLogin"
+    )
+
+    @model_validator(mode="after")
+    def _ha_needs_general_purpose(self) -> PostgresConfig:
+        if self.high_availability and self.tier == "Burstable":
+            raise ValueError("highAvailability is not available on the Burstable tier")
+        return self
+
+
+class RabbitMqConfig(Strict):
+    replicas: Literal[1, 3, 5]
+    image_tag: ImageTag = Field(alias="imageTag")
+    storage: MemoryQuantity
+    storage_class: DnsLabel = Field(default="managed-csi-premium", alias="storageClass")
+    resources: ResourceRequirements
+
+
+class QuotaConfig(Strict):
+    """Per-namespace ceiling, so one runaway autoscaler cannot starve the rest of the cluster."""
+
+    requests_cpu: CpuQuantity = Field(default="8", alias="requestsCpu")
+    requests_memory: MemoryQuantity = Field(default="16Gi", alias="requestsMemory")
+    limits_cpu: CpuQuantity = Field(default="16", alias="limitsCpu")
+    limits_memory: MemoryQuantity = Field(default="32Gi", alias="limitsMemory")
+    pods: int = Field(default=100, ge=1, le=5000)
+
+
+class IngressConfig(Strict):
+    hostname: Annotated[str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")]
+    tls_secret_name: DnsLabel = Field(alias="tlsSecretName")
+
+
+class ImagesConfig(Strict):
+    """Build every service from source, or deploy tags that CI already pushed."""
+
+    build: bool = True
+    tag: ImageTag | None = None
+
+    @model_validator(mode="after")
+    def _prebuilt_needs_tag(self) -> ImagesConfig:
+        if not self.build and self.tag is None:
+            raise ValueError("tag is required when build is false")
+        if self.tag == "latest":
+            raise ValueError("tag 'latest' is not allowed: pin an immutable tag")
+        return self
+
+
+class StackConfig(Strict):
+    environment: Literal["staging", "production"]
+    location: str
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", alias="logLevel"
+    )
+    tags: dict[str, str] = {}
+    registry: RegistryConfig
+    network: NetworkConfig
+    cluster: ClusterConfig
+    postgres: PostgresConfig
+    rabbitmq: RabbitMqConfig
+    ingress: IngressConfig
+    quota: QuotaConfig = QuotaConfig()
+    images: ImagesConfig = ImagesConfig()
+    services: dict[str, ServiceOverride] = {}
+
+    @field_validator("location")
+    @classmethod
+    def _known_location(cls, value: str) -> str:
+        if value not in AZURE_LOCATIONS:
+            raise ValueError(f"'{value}' is not a supported Azure region")
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def resource_group_name(self) -> str:
+        return f"rg-micromart-{self.environment}"

@@ -1,0 +1,443 @@
+"""RabbitMQ as plain Kubernetes objects, so the policy pack sees every pod it runs.
+
+A Helm release would hide its rendered pods from CrossGuard; the objects here are the same ones a
+chart would render, with quorum queues by default and volumes that outlive the StatefulSet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import kube
+from components.config.stack import RabbitMqConfig
+
+core = k8s.core.v1
+apps = k8s.apps.v1
+netv1 = k8s.networking.v1
+meta = k8s.meta.v1
+
+NAME = "rabbitmq"
+HEADLESS = "rabbitmq-headless"
+RABBITMQ_UID = 999
+AMQP_PORT, EPMD_PORT, DIST_PORT, MANAGEMENT_PORT, METRICS_PORT = (
+    5672,
+    4369,
+    25672,
+    15672,
+    15692,
+)
+IMAGE_CONTEXT = "components/images/rabbitmq"
+CLIENT_SECRET = "rabbitmq-client"
+RABBITMQ_URL_KEY = "RABBITMQ_URL"
+
+
+@dataclass(frozen=True)
+class RabbitMQArgs:
+    config: RabbitMqConfig
+    namespace: pulumi.Input[str]
+    namespace_name: str
+    client_namespace: pulumi.Input[str]
+    login_server: pulumi.Input[str]
+    provider: k8s.Provider
+    protect: bool
+
+
+class RabbitMQ(pulumi.ComponentResource):
+    amqp_host: str
+    client_secret_name: str
+
+    def __init__(
+        self, name: str, args: RabbitMQArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("micromart:rabbitmq:RabbitMQ", name, None, opts)
+        self._name = name
+        self._args = args
+        self._labels = kube.labels(NAME)
+        self.amqp_host = f"{NAME}.{args.namespace_name}.svc.cluster.local"
+        password = self._random(f"{name}-password", 32)
+        cookie = self._random(f"{name}-erlang-cookie", 64)
+        image = self._image()
+        config_map = self._config_map()
+        credentials = self._credentials(password.result, cookie.result)
+        self.client_secret_name = self._client_secret(password.result)
+        service_account = core.ServiceAccount(
+            f"{name}-sa",
+            metadata=kube.metadata(NAME, args.namespace, self._labels),
+            automount_service_account_token=False,
+            opts=self._k8s(),
+        )
+        self._services()
+        self._statefulset(image, config_map, credentials, service_account)
+        self._disruption_budget()
+        self._network_policy()
+        self.register_outputs(
+            {"amqp_host": self.amqp_host, "client_secret_name": self.client_secret_name}
+        )
+
+    def _k8s(self, *depends_on: pulumi.Resource, protect: bool = False) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(
+            parent=self,
+            provider=self._args.provider,
+            depends_on=list(depends_on),
+            protect=protect,
+        )
+
+    def _random(self, resource_name: str, length: int) -> random.RandomPassword:
+        return random.RandomPassword(
+            resource_name,
+            args=random.RandomPasswordArgs(length=length, special=False),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _image(self) -> docker.Image:
+        tag = self._args.config.image_tag
+        return docker.Image(
+            f"{self._name}-image",
+            args=docker.ImageArgs(
+                image_name=pulumi.Output.concat(self._args.login_server, f"/{NAME}:{tag}"),
+                build=docker.DockerBuildArgs(
+                    context=IMAGE_CONTEXT,
+                    platform="linux/amd64",
+                    args={"RABBITMQ_TAG": tag},
+                ),
+                registry=docker.RegistryArgs(server=self._args.login_server),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _peer_nodes(self) -> list[str]:
+        namespace = self._args.namespace_name
+        return [
+            f"rabbit@{NAME}-{index}.{HEADLESS}.{namespace}.svc.cluster.local"
+            for index in range(self._args.config.replicas)
+        ]
+
+    def _config_map(self) -> core.ConfigMap:
+        # Peers are listed up front (classic config) so discovery needs no Kubernetes API token.
+        peers = [
+            f"cluster_formation.classic_config.nodes.{index} = {node}"
+            for index, node in enumerate(self._peer_nodes(), start=1)
+        ]
+        conf = "\n".join(
+            [
+                "default_queue_type = quorum",
+                "queue_leader_locator = balanced",
+                "cluster_formation.peer_discovery_backend = classic_config",
+                *peers,
+                "cluster_partition_handling = pause_minority",
+                "log.console = true",
+                "log.file = false",
+                "vm_memory_high_watermark.relative = 0.6",
+                "disk_free_limit.absolute = 2GB",
+                f"management.tcp.port = {MANAGEMENT_PORT}",
+                "",
+            ]
+        )
+        return core.ConfigMap(
+            f"{self._name}-config",
+            metadata=kube.metadata(f"{NAME}-config", self._args.namespace, self._labels),
+            data={
+                "rabbitmq.conf": conf,
+                "enabled_plugins": "[rabbitmq_management,rabbitmq_prometheus].\n",
+            },
+            opts=self._k8s(),
+        )
+
+    def _credentials(self, password: pulumi.Output[str], cookie: pulumi.Output[str]) -> core.Secret:
+        credentials_conf = password.apply(
+            lambda value: f"default_user = micromart\ndefault_pass = {value}\n"
+        )
+        return core.Secret(
+            f"{self._name}-credentials",
+            metadata=kube.metadata(f"{NAME}-credentials", self._args.namespace, self._labels),
+            type="Opaque",
+            string_data={
+                "credentials.conf": kube.secret(credentials_conf),
+                "erlang-cookie": kube.secret(cookie),
+            },
+            opts=self._k8s(),
+        )
+
+    def _client_secret(self, password: pulumi.Output[str]) -> str:
+        url = password.apply(
+            lambda value: f"amqp://micromart:{value}@{self.amqp_host}:{AMQP_PORT}/"
+        )
+        core.Secret(
+            f"{self._name}-client-secret",
+            metadata=kube.metadata(CLIENT_SECRET, self._args.client_namespace, self._labels),
+            type="Opaque",
+            string_data={RABBITMQ_URL_KEY: kube.secret(url)},
+            opts=self._k8s(),
+        )
+        return CLIENT_SECRET
+
+    def _services(self) -> None:
+        core.Service(
+            f"{self._name}-headless",
+            metadata=kube.metadata(HEADLESS, self._args.namespace, self._labels),
+            spec=core.ServiceSpecArgs(
+                cluster_ip="None",
+                # Peers must resolve each other before they are ready, or the cluster never forms.
+                publish_not_ready_addresses=True,
+                selector=self._labels,
+                ports=[
+                    core.ServicePortArgs(name="epmd", port=EPMD_PORT, target_port=EPMD_PORT),
+                    core.ServicePortArgs(name="tcp-amqp", port=AMQP_PORT, target_port=AMQP_PORT),
+                    core.ServicePortArgs(name="tcp-dist", port=DIST_PORT, target_port=DIST_PORT),
+                ],
+            ),
+            opts=self._k8s(),
+        )
+        core.Service(
+            f"{self._name}-client",
+            metadata=kube.metadata(NAME, self._args.namespace, self._labels),
+            spec=core.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=self._labels,
+                ports=[
+                    core.ServicePortArgs(name="tcp-amqp", port=AMQP_PORT, target_port=AMQP_PORT),
+                    core.ServicePortArgs(
+                        name="http-management",
+                        port=MANAGEMENT_PORT,
+                        target_port=MANAGEMENT_PORT,
+                    ),
+                ],
+            ),
+            opts=self._k8s(),
+        )
+
+    def _statefulset(
+        self,
+        image: docker.Image,
+        config_map: core.ConfigMap,
+        credentials: core.Secret,
+        service_account: core.ServiceAccount,
+    ) -> None:
+        config = self._args.config
+        tmp_volume, tmp_mount = kube.tmp_volume()
+        data_mount = core.VolumeMountArgs(name="data", mount_path="/var/lib/rabbitmq")
+        apps.StatefulSet(
+            f"{self._name}-statefulset",
+            metadata=kube.metadata(NAME, self._args.namespace, self._labels),
+            spec=apps.StatefulSetSpecArgs(
+                service_name=HEADLESS,
+                replicas=config.replicas,
+                pod_management_policy="Parallel",
+                selector=meta.LabelSelectorArgs(match_labels=self._labels),
+                persistent_volume_claim_retention_policy=(
+                    apps.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                        when_deleted="Retain", when_scaled="Retain"
+                    )
+                ),
+                template=core.PodTemplateSpecArgs(
+                    metadata=meta.ObjectMetaArgs(labels=self._labels),
+                    spec=core.PodSpecArgs(
+                        service_account_name=service_account.metadata.apply(lambda m: m.name),
+                        automount_service_account_token=False,
+                        security_context=kube.pod_security_context(RABBITMQ_UID),
+                        termination_grace_period_seconds=120,
+                        topology_spread_constraints=_spread(self._labels),
+                        init_containers=[
+                            self._cookie_init_container(image.repo_digest, data_mount)
+                        ],
+                        containers=[
+                            self._broker_container(image.repo_digest, data_mount, tmp_mount)
+                        ],
+                        volumes=[
+                            tmp_volume,
+                            core.VolumeArgs(
+                                name="config",
+                                projected=core.ProjectedVolumeSourceArgs(
+                                    sources=[
+                                        core.VolumeProjectionArgs(
+                                            config_map=core.ConfigMapProjectionArgs(
+                                                name=config_map.metadata.apply(lambda m: m.name)
+                                            )
+                                        ),
+                                        core.VolumeProjectionArgs(
+                                            secret=core.SecretProjectionArgs(
+                                                name=credentials.metadata.apply(lambda m: m.name),
+                                                items=[
+                                                    core.KeyToPathArgs(
+                                                        key="credentials.conf",
+                                                        path="conf.d/10-credentials.conf",
+                                                    )
+                                                ],
+                                            )
+                                        ),
+                                    ]
+                                ),
+                            ),
+                            core.VolumeArgs(
+                                name="cookie",
+                                secret=core.SecretVolumeSourceArgs(
+                                    secret_name=credentials.metadata.apply(lambda m: m.name),
+                                    items=[core.KeyToPathArgs(key="erlang-cookie", path="cookie")],
+                                    default_mode=0o400,
+                                ),
+                            ),
+                        ],
+                    ),
+                ),
+                volume_claim_templates=[
+                    core.PersistentVolumeClaimArgs(
+                        metadata=meta.ObjectMetaArgs(name="data", labels=self._labels),
+                        spec=core.PersistentVolumeClaimSpecArgs(
+                            access_modes=["ReadWriteOnce"],
+                            storage_class_name=config.storage_class,
+                            resources=core.VolumeResourceRequirementsArgs(
+                                requests={"storage": config.storage}
+                            ),
+                        ),
+                    )
+                ],
+            ),
+            opts=self._k8s(protect=self._args.protect),
+        )
+
+    def _cookie_init_container(
+        self, image: pulumi.Input[str], data_mount: core.VolumeMountArgs
+    ) -> core.ContainerArgs:
+        # Erlang refuses a cookie file that others can read, and secret volumes are read-only,
+        # so the cookie is copied onto the data volume with owner-only permissions.
+        return core.ContainerArgs(
+            name="erlang-cookie",
+            image=image,
+            command=[
+                "sh",
+                "-c",
+                "cp /cookie/cookie /var/lib/rabbitmq/.erlang.cookie"
+                " && chmod 600 /var/lib/rabbitmq/.erlang.cookie",
+            ],
+            security_context=kube.container_security_context(RABBITMQ_UID),
+            resources=kube.resources("50m", "32Mi", "100m", "64Mi"),
+            volume_mounts=[
+                data_mount,
+                core.VolumeMountArgs(name="cookie", mount_path="/cookie", read_only=True),
+            ],
+        )
+
+    def _broker_container(
+        self,
+        image: pulumi.Input[str],
+        data_mount: core.VolumeMountArgs,
+        tmp_mount: core.VolumeMountArgs,
+    ) -> core.ContainerArgs:
+        resources = self._args.config.resources
+        namespace = self._args.namespace_name
+        return core.ContainerArgs(
+            name=NAME,
+            image=image,
+            ports=[
+                core.ContainerPortArgs(name="amqp", container_port=AMQP_PORT),
+                core.ContainerPortArgs(name="epmd", container_port=EPMD_PORT),
+                core.ContainerPortArgs(name="dist", container_port=DIST_PORT),
+                core.ContainerPortArgs(name="management", container_port=MANAGEMENT_PORT),
+                core.ContainerPortArgs(name="metrics", container_port=METRICS_PORT),
+            ],
+            env=[
+                core.EnvVarArgs(
+                    name="POD_NAME",
+                    value_from=core.EnvVarSourceArgs(
+                        field_ref=core.ObjectFieldSelectorArgs(field_path="metadata.name")
+                    ),
+                ),
+                core.EnvVarArgs(name="RABBITMQ_USE_LONGNAME", value="true"),
+                core.EnvVarArgs(
+                    name="RABBITMQ_NODENAME",
+                    value=f"rabbit@$(POD_NAME).{HEADLESS}.{namespace}.svc.cluster.local",
+                ),
+            ],
+            security_context=kube.container_security_context(RABBITMQ_UID),
+            resources=kube.resources(
+                resources.requests.cpu,
+                resources.requests.memory,
+                resources.limits.cpu,
+                resources.limits.memory,
+            ),
+            startup_probe=_diagnostics_probe("ping", period=10, failures=30),
+            readiness_probe=_diagnostics_probe("check_port_connectivity", period=10, failures=3),
+            liveness_probe=_diagnostics_probe("ping", period=30, failures=3),
+            volume_mounts=[
+                data_mount,
+                tmp_mount,
+                core.VolumeMountArgs(name="config", mount_path="/etc/rabbitmq", read_only=True),
+            ],
+        )
+
+    def _disruption_budget(self) -> None:
+        # One node at a time: with three replicas a quorum queue keeps its majority.
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{self._name}-pdb",
+            metadata=kube.metadata(NAME, self._args.namespace, self._labels),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1,
+                selector=meta.LabelSelectorArgs(match_labels=self._labels),
+            ),
+            opts=self._k8s(),
+        )
+
+    def _network_policy(self) -> None:
+        peers = netv1.NetworkPolicyPeerArgs(
+            pod_selector=meta.LabelSelectorArgs(match_labels=self._labels)
+        )
+        netv1.NetworkPolicy(
+            f"{self._name}-netpol",
+            metadata=kube.metadata(NAME, self._args.namespace, self._labels),
+            spec=netv1.NetworkPolicySpecArgs(
+                pod_selector=meta.LabelSelectorArgs(match_labels=self._labels),
+                policy_types=["Ingress", "Egress"],
+                ingress=[
+                    netv1.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            netv1.NetworkPolicyPeerArgs(
+                                namespace_selector=meta.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": ns}
+                                ),
+                                pod_selector=meta.LabelSelectorArgs(
+                                    match_labels={kube.MESSAGING_CLIENT_LABEL: "true"}
+                                ),
+                            )
+                            for ns in [self._args.client_namespace]
+                        ],
+                        ports=kube.tcp_ports(AMQP_PORT),
+                    ),
+                    netv1.NetworkPolicyIngressRuleArgs(
+                        from_=[peers],
+                        ports=kube.tcp_ports(EPMD_PORT, DIST_PORT, AMQP_PORT),
+                    ),
+                ],
+                egress=[
+                    netv1.NetworkPolicyEgressRuleArgs(
+                        to=[peers], ports=kube.tcp_ports(EPMD_PORT, DIST_PORT)
+                    )
+                ],
+            ),
+            opts=self._k8s(),
+        )
+
+
+def _spread(pod_labels: dict[str, str]) -> list[core.TopologySpreadConstraintArgs]:
+    return [
+        core.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key=key,
+            when_unsatisfiable="ScheduleAnyway",
+            label_selector=meta.LabelSelectorArgs(match_labels=pod_labels),
+        )
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
+
+
+def _diagnostics_probe(check: str, *, period: int, failures: int) -> core.ProbeArgs:
+    return core.ProbeArgs(
+        exec_=core.ExecActionArgs(command=["rabbitmq-diagnostics", "--silent", check]),
+        period_seconds=period,
+        timeout_seconds=10,
+        failure_threshold=failures,
+    )

@@ -1,0 +1,20 @@
+"""The MicroMart CrossGuard rules, grouped by concern; ALL_POLICIES is what the pack serves.
+
+This package is imported as `rules` by the engine (which runs policy/__main__.py with the pack
+directory on sys.path) and as `policy.rules` by the tests, so modules import each other relatively.
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import Policy
+
+from . import azure, networking, resilience, workloads
+
+ALL_POLICIES: tuple[Policy, ...] = (
+    *workloads.POLICIES,
+    *networking.POLICIES,
+    *resilience.POLICIES,
+    *azure.POLICIES,
+)
+
+__all__ = ["ALL_POLICIES"]

@@ -1,0 +1,1 @@
+"""MicroMart catalog service."""

@@ -1,0 +1,1 @@
+"""MicroMart gateway service."""

@@ -1,0 +1,1 @@
+"""MicroMart inventory service."""

@@ -1,0 +1,1 @@
+"""MicroMart notifications service."""

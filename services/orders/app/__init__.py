@@ -1,0 +1,1 @@
+"""MicroMart orders service."""

@@ -1,0 +1,717 @@
+"""The CI/CD contract of .github/: linted by two third-party tools, and the rules they cannot see.
+
+actionlint (syntax, expressions, action inputs, shell) and zizmor (security audits, offline) must
+report nothing. On top of that, the rules this project relies on are asserted structurally:
+every action pinned to a full commit SHA; Python 3.11 installed with `make install` only (the
+same path as README.md and .ci/run, one lock: requirements.txt); every `pulumi preview` /
+`pulumi up` runs the `policy` pack with the stack's own config; least-privilege permissions;
+no `${{ }}` inside run scripts; one update per stack at a time. Fast and offline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+GITHUB = ROOT / ".github"
+WORKFLOW_DIR = GITHUB / "workflows"
+ACTIONS_DIR = GITHUB / "actions"
+STACKS = ("staging", "production")
+POLICY_PACK = "policy"
+
+SHA_PINNED = re.compile(r"^[\w.-]+/[\w.-]+(?:/[^@\s]+)?@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+(?:\.\d+)*\b")
+SELF_REFERENCE = ("$/", "./")
+PULUMI_ACTION = "pulumi/actions"
+PULUMI_RUN = re.compile(r"\bpulumi\s+(preview|up|update)\b")
+EXPRESSION = re.compile(r"^\$\{\{\s*([\w.-]+)\s*\}\}$")
+SAME_REPO_CONDITION = (
+    "github.event.pull_request.head.repo.full_name == github.repository"
+)
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+
+
+def _load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{path}: not a YAML mapping"
+    return data
+
+
+def _workflow_files() -> list[Path]:
+    files = sorted([*WORKFLOW_DIR.glob("*.yml"), *WORKFLOW_DIR.glob("*.yaml")])
+    assert files, f"no workflow under {WORKFLOW_DIR}"
+    return files
+
+
+def _action_files() -> list[Path]:
+    return sorted(
+        [*ACTIONS_DIR.glob("*/action.yml"), *ACTIONS_DIR.glob("*/action.yaml")]
+    )
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    path = WORKFLOW_DIR / name
+    assert path.is_file(), f"missing workflow {path.relative_to(ROOT)}"
+    return _load(path)
+
+
+def _triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    # PyYAML (YAML 1.1) reads the bare key `on` as the boolean True.
+    raw = workflow.get("on", workflow.get(True))
+    if isinstance(raw, str):
+        return {raw: None}
+    if isinstance(raw, list):
+        return {event: None for event in raw}
+    assert isinstance(raw, dict), "workflow without triggers"
+    return raw
+
+
+def _jobs(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    jobs = workflow.get("jobs")
+    assert isinstance(jobs, dict) and jobs, "workflow without jobs"
+    return jobs
+
+
+def _local_target(ref: str) -> Path:
+    return ROOT / ref[2:]
+
+
+def _composite_steps(ref: str) -> list[dict[str, Any]]:
+    """Steps of a same-repository composite action, or [] if `ref` is not one."""
+    if not ref.startswith(SELF_REFERENCE):
+        return []
+    target = _local_target(ref)
+    for name in ("action.yml", "action.yaml"):
+        if (target / name).is_file():
+            runs = _load(target / name).get("runs", {})
+            if runs.get("using") == "composite":
+                return list(runs.get("steps", []))
+    return []
+
+
+@dataclass(frozen=True)
+class Job:
+    """A workflow job whose same-repository composite actions are expanded in place."""
+
+    source: str
+    job_id: str
+    spec: dict[str, Any]
+    steps: tuple[dict[str, Any], ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.source}: job {self.job_id}"
+
+
+def _expand(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for step in steps:
+        yield step
+        uses = step.get("uses")
+        if isinstance(uses, str):
+            yield from _expand(_composite_steps(uses))
+
+
+def _all_jobs() -> list[Job]:
+    jobs = []
+    for path in _workflow_files():
+        for job_id, spec in _jobs(_load(path)).items():
+            steps = tuple(_expand(list(spec.get("steps", []))))
+            jobs.append(Job(path.name, job_id, spec, steps))
+    return jobs
+
+
+def _all_steps() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every step written anywhere: workflow jobs and composite actions (not expanded)."""
+    for path in _workflow_files():
+        for job_id, spec in _jobs(_load(path)).items():
+            for step in spec.get("steps", []):
+                yield f"{path.name}: job {job_id}", step
+    for path in _action_files():
+        for step in _load(path).get("runs", {}).get("steps", []):
+            yield str(path.relative_to(ROOT)), step
+
+
+def _uses_refs() -> Iterator[tuple[str, str]]:
+    for path in _workflow_files():
+        for job_id, spec in _jobs(_load(path)).items():
+            if "uses" in spec:
+                yield f"{path.name}: job {job_id}", spec["uses"]
+    for where, step in _all_steps():
+        if "uses" in step:
+            yield where, step["uses"]
+
+
+def _action_name(ref: str) -> str:
+    return ref.split("@", 1)[0]
+
+
+# --------------------------------------------------------------------------------------
+# Third-party linters
+
+
+def _tool(name: str) -> str:
+    """A console script of this venv (pinned in requirements.txt), else one on PATH."""
+    for directory in (Path(sysconfig.get_path("scripts")), Path(sys.executable).parent):
+        candidate = directory / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(
+            f"{name} is not installed: it is pinned in requirements.txt (make install)"
+        )
+    return found
+
+
+def _offline_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"GH_TOKEN", "GITHUB_TOKEN"}}
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def test_actionlint_reports_nothing() -> None:
+    files = [str(p.relative_to(ROOT)) for p in _workflow_files()]
+    result = subprocess.run(
+        [_tool("actionlint"), "-no-color", *files],
+        cwd=ROOT,
+        env=_offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"actionlint findings:\n{result.stdout}{result.stderr}"
+    )
+
+
+def test_zizmor_offline_reports_nothing() -> None:
+    # --offline: no GitHub API (online audits off, no remote inputs). .github holds the
+    # workflows, the composite action and dependabot.yml; zizmor collects all three.
+    result = subprocess.run(
+        [_tool("zizmor"), "--offline", "--no-progress", "--format", "plain", ".github"],
+        cwd=ROOT,
+        env=_offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = f"{result.stdout}{result.stderr}"
+    assert result.returncode == 0, f"zizmor findings:\n{output}"
+    assert "No findings to report" in output, output
+    for path in [*_workflow_files(), *_action_files(), GITHUB / "dependabot.yml"]:
+        assert f"completed {path.relative_to(ROOT)}" in output, (
+            f"zizmor skipped {path}:\n{output}"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Supply chain
+
+
+def test_every_action_is_pinned_to_a_full_commit_sha() -> None:
+    refs = list(_uses_refs())
+    assert refs
+    for where, ref in refs:
+        if ref.startswith(SELF_REFERENCE):
+            target = _local_target(ref)
+            assert target.exists(), f"{where}: {ref} does not exist"
+            continue
+        assert not ref.startswith("docker://"), (
+            f"{where}: docker action {ref} is not allowed"
+        )
+        assert SHA_PINNED.match(ref), (
+            f"{where}: {ref} is not pinned to a 40-hex commit SHA"
+        )
+
+    # The human-readable release next to every SHA (what Dependabot updates alongside it).
+    for path in [*_workflow_files(), *_action_files()]:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            match = re.match(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", line)
+            if match is None or match.group(1).startswith(SELF_REFERENCE):
+                continue
+            assert VERSION_COMMENT.search(match.group(2)), (
+                f"{path.relative_to(ROOT)}:{number}: `uses:` without a `# vX.Y.Z` comment"
+            )
+
+
+# Inputs of the pinned releases of the actions actionlint cannot resolve (it knows inputs of
+# local actions and of popular actions by tag, not by SHA). A misspelt input such as
+# `policyPackConfig` would otherwise be ignored silently, and the preview run without it.
+KNOWN_INPUTS: dict[str, frozenset[str]] = {
+    # pulumi/actions v7.0.0 action.yml
+    PULUMI_ACTION: frozenset(
+        [
+            "command",
+            "stack-name",
+            "pulumi-version",
+            "pulumi-version-file",
+            "work-dir",
+            "comment-on-pr",
+            "comment-on-pr-number",
+            "comment-on-summary",
+            "github-token",
+            "cloud-url",
+            "secrets-provider",
+            "parallel",
+            "message",
+            "config-map",
+            "expect-no-changes",
+            "diff",
+            "replace",
+            "exclude",
+            "exclude-dependents",
+            "target",
+            "target-dependents",
+            "policyPacks",
+            "policyPackConfigs",
+            "refresh",
+            "upsert",
+            "remove",
+            "edit-pr-comment",
+            "color",
+            "exclude-protected",
+            "plan",
+            "suppress-outputs",
+            "suppress-progress",
+            "always-include-summary",
+            "continue-on-error",
+            "log-verbosity",
+            "log-flow",
+            "debug",
+        ]
+    ),
+    # pulumi/auth-actions v2.1.0
+    "pulumi/auth-actions": frozenset(
+        [
+            "organization",
+            "requested-token-type",
+            "scope",
+            "token-expiration",
+            "export-environment-variables",
+            "cloud-url",
+        ]
+    ),
+    # azure/use-kubelogin v1.3
+    "azure/use-kubelogin": frozenset(
+        ["kubelogin-version", "skip-cache", "github-api-base-url"]
+    ),
+    # azure/login v3.0.0
+    "azure/login": frozenset(
+        [
+            "creds",
+            "client-id",
+            "tenant-id",
+            "subscription-id",
+            "enable-AzPSSession",
+            "environment",
+            "allow-no-subscriptions",
+            "audience",
+            "auth-type",
+        ]
+    ),
+}
+
+
+def test_inputs_of_pinned_actions_exist() -> None:
+    for where, step in _all_steps():
+        name = _action_name(step.get("uses", ""))
+        if name in KNOWN_INPUTS:
+            unknown = set(step.get("with", {})) - KNOWN_INPUTS[name]
+            assert not unknown, f"{where}: {name} has no input(s) {sorted(unknown)}"
+
+
+def test_checkout_never_persists_credentials() -> None:
+    checkouts = [
+        (w, s)
+        for w, s in _all_steps()
+        if _action_name(s.get("uses", "")) == "actions/checkout"
+    ]
+    assert checkouts
+    for where, step in checkouts:
+        assert step.get("with", {}).get("persist-credentials") is False, (
+            f"{where}: actions/checkout without persist-credentials: false"
+        )
+
+
+def test_no_expression_is_expanded_inside_a_run_script() -> None:
+    for where, step in _all_steps():
+        script = step.get("run")
+        if isinstance(script, str):
+            assert "${{" not in script, (
+                f"{where}: step {step.get('name')!r} expands an expression in its script; "
+                "pass the value through `env:` instead"
+            )
+
+
+def test_permissions_are_least_privilege() -> None:
+    allowed_writes = {"id-token", "pull-requests"}
+    for path in _workflow_files():
+        workflow = _load(path)
+        assert "permissions" in workflow, f"{path.name}: no workflow-level permissions"
+        assert workflow["permissions"] in ({}, {"contents": "read"}), (
+            f"{path.name}: workflow-level permissions must be {{}} or contents: read"
+        )
+        for job_id, spec in _jobs(workflow).items():
+            permissions = spec.get("permissions")
+            assert isinstance(permissions, dict), (
+                f"{path.name}: job {job_id} has no permission map"
+            )
+            for scope, level in permissions.items():
+                assert level in ("read", "write", "none"), (
+                    f"{path.name}: {job_id}.{scope}={level}"
+                )
+                if level == "write":
+                    assert scope in allowed_writes, (
+                        f"{path.name}: job {job_id} writes {scope}"
+                    )
+
+
+# --------------------------------------------------------------------------------------
+# Python: 3.11, installed exactly like README.md and .ci/run
+
+
+def test_python_jobs_use_311_and_install_with_make_install() -> None:
+    python_jobs = []
+    for job in _all_jobs():
+        setups = [
+            i
+            for i, step in enumerate(job.steps)
+            if _action_name(step.get("uses", "")) == "actions/setup-python"
+        ]
+        runs = [str(step.get("run", "")).strip() for step in job.steps]
+        installs_python = bool(setups) or any(
+            re.search(r"\b(make|pip|uv|python3?)\b", script) for script in runs
+        )
+        if not installs_python:
+            continue
+        python_jobs.append(job.job_id)
+        assert len(setups) == 1, f"{job.label}: expected one actions/setup-python step"
+        version = job.steps[setups[0]].get("with", {}).get("python-version")
+        assert version == "3.11", (
+            f'{job.label}: python-version must be the string "3.11"'
+        )
+        assert "make install" in runs[setups[0] + 1 :], (
+            f"{job.label}: `make install` must follow actions/setup-python"
+        )
+        first_use = runs.index("make install")
+        for script in runs:
+            assert not re.search(r"\b(pip3?|uv)\s+(pip\s+)?install\b", script), (
+                f"{job.label}: installs packages outside `make install`: {script!r}"
+            )
+        for earlier in runs[:first_use]:
+            assert not re.search(r"\bmake\s+(test|synth)\b", earlier), (
+                f"{job.label}: runs make before `make install`"
+            )
+    # Four jobs install Python: test (reusable), preview, up-staging, up-production.
+    assert {"test", "preview", "up-staging", "up-production"} <= set(python_jobs), (
+        python_jobs
+    )
+
+
+def test_install_path_is_the_one_of_the_makefile_and_ci_script() -> None:
+    makefile = ROOT / "Makefile"
+    ci_run = ROOT / ".ci" / "run"
+    requirements = ROOT / "requirements.txt"
+    for path in (makefile, ci_run, requirements):
+        assert path.is_file(), f"missing {path.relative_to(ROOT)}"
+    make_text = makefile.read_text(encoding="utf-8")
+    assert re.search(r"^install\s*:", make_text, re.MULTILINE), (
+        "Makefile has no install target"
+    )
+    assert "requirements.txt" in make_text, (
+        "Makefile does not install from requirements.txt"
+    )
+    ci_text = ci_run.read_text(encoding="utf-8")
+    assert "requirements.txt" in ci_text, (
+        ".ci/run does not install from requirements.txt"
+    )
+    # The composite action pins the Pulumi CLI to the SDK's version: the pin must be exact.
+    assert re.search(
+        r"^pulumi==\d+\.\d+\.\d+\s*$",
+        requirements.read_text(encoding="utf-8"),
+        re.MULTILINE,
+    ), "requirements.txt must pin pulumi==X.Y.Z (the CI Pulumi CLI follows it)"
+
+
+# --------------------------------------------------------------------------------------
+# Every pulumi preview / up runs the policy pack with the stack's config
+
+
+@dataclass(frozen=True)
+class PulumiOperation:
+    job: Job
+    command: str
+    stacks: tuple[str, ...]
+
+
+def _matrix_values(job: Job, key: str) -> tuple[str, ...]:
+    matrix = job.spec.get("strategy", {}).get("matrix", {})
+    values = list(matrix.get(key, []))
+    values += [entry[key] for entry in matrix.get("include", []) if key in entry]
+    assert values, f"{job.label}: matrix.{key} has no values"
+    return tuple(values)
+
+
+def _resolve_stack(job: Job, expression: str) -> tuple[str, ...]:
+    match = EXPRESSION.match(expression)
+    if match is None:
+        assert "${{" not in expression, (
+            f"{job.label}: cannot resolve stack {expression!r}"
+        )
+        return (expression,)
+    context, _, key = match.group(1).partition(".")
+    assert context == "matrix", (
+        f"{job.label}: stack from {expression!r} cannot be checked"
+    )
+    return _matrix_values(job, key)
+
+
+def _check_stacks(job: Job, stacks: tuple[str, ...]) -> None:
+    for stack in stacks:
+        assert stack in STACKS, f"{job.label}: unknown stack {stack!r}"
+        assert (ROOT / f"Pulumi.{stack}.yaml").is_file(), f"missing Pulumi.{stack}.yaml"
+        config = ROOT / POLICY_PACK / "config" / f"{stack}.json"
+        assert config.is_file(), f"missing {config.relative_to(ROOT)}"
+
+
+def _pulumi_operations() -> list[PulumiOperation]:
+    operations = []
+    for job in _all_jobs():
+        for step in job.steps:
+            uses = step.get("uses", "")
+            if _action_name(uses) == PULUMI_ACTION:
+                inputs = step.get("with", {})
+                command = inputs.get("command")
+                if command not in ("preview", "up", "update"):
+                    continue
+                stack_expression = str(inputs.get("stack-name", "")).rsplit("/", 1)[-1]
+                assert stack_expression, (
+                    f"{job.label}: pulumi/actions without stack-name"
+                )
+                assert inputs.get("policyPacks") == POLICY_PACK, (
+                    f"{job.label}: pulumi {command} without policyPacks: {POLICY_PACK}"
+                )
+                assert inputs.get("policyPackConfigs") == (
+                    f"{POLICY_PACK}/config/{stack_expression}.json"
+                ), f"{job.label}: pulumi {command} must use the stack's policy config"
+                stacks = _resolve_stack(job, stack_expression)
+                _check_stacks(job, stacks)
+                operations.append(PulumiOperation(job, command, stacks))
+            script = step.get("run")
+            if isinstance(script, str):
+                for line in script.replace("\\\n", " ").splitlines():
+                    found = PULUMI_RUN.search(line)
+                    if found is None:
+                        continue
+                    stack = re.search(
+                        r"(?:--stack|-s)[\s=]+(?:[\w.-]+/)*([\w.-]+)", line
+                    )
+                    assert stack, f"{job.label}: {line.strip()!r} names no --stack"
+                    assert re.search(
+                        rf"--policy-pack[\s=]+{POLICY_PACK}(?:\s|$)", line
+                    ), (
+                        f"{job.label}: {line.strip()!r} runs without --policy-pack {POLICY_PACK}"
+                    )
+                    config = f"{POLICY_PACK}/config/{stack.group(1)}.json"
+                    assert re.search(
+                        rf"--policy-pack-config[\s=]+{re.escape(config)}", line
+                    ), (
+                        f"{job.label}: {line.strip()!r} runs without --policy-pack-config {config}"
+                    )
+                    _check_stacks(job, (stack.group(1),))
+                    operations.append(
+                        PulumiOperation(job, found.group(1), (stack.group(1),))
+                    )
+    return operations
+
+
+def test_every_pulumi_preview_and_up_runs_the_policy_pack() -> None:
+    assert (ROOT / POLICY_PACK / "PulumiPolicy.yaml").is_file(), (
+        "missing policy/PulumiPolicy.yaml"
+    )
+    operations = _pulumi_operations()
+    previewed = {s for op in operations if op.command == "preview" for s in op.stacks}
+    deployed = {
+        s for op in operations if op.command in ("up", "update") for s in op.stacks
+    }
+    assert previewed == set(STACKS), f"previews cover {previewed}"
+    assert deployed == set(STACKS), f"updates cover {deployed}"
+    for op in operations:
+        if op.command == "preview":
+            assert op.job.source == "pull-request.yml", (
+                f"{op.job.label}: preview outside PRs"
+            )
+        else:
+            assert op.job.source == "main.yml", (
+                f"{op.job.label}: update outside main.yml"
+            )
+
+
+def test_every_pulumi_operation_is_authenticated_by_oidc_with_kubelogin() -> None:
+    # Entra-only AKS: kubelogin must be installed and told to reuse the Azure CLI session;
+    # azure-native uses GitHub OIDC itself; Pulumi Cloud gets a token from pulumi/auth-actions;
+    # images are pushed with the Docker login made by `az acr login`. No stored secret at all.
+    required_before = ("azure/login", "azure/use-kubelogin", "pulumi/auth-actions")
+    for path in _workflow_files():
+        assert "secrets." not in path.read_text(encoding="utf-8"), (
+            f"{path.name} uses a secret"
+        )
+    for job in _all_jobs():
+        names = [_action_name(step.get("uses", "")) for step in job.steps]
+        for index, step in enumerate(job.steps):
+            if names[index] != PULUMI_ACTION:
+                continue
+            for action in required_before:
+                assert action in names[:index], f"{job.label}: {action} must run before"
+            assert any(
+                "az acr login" in str(s.get("run", "")) for s in job.steps[:index]
+            )
+            env = step.get("env", {})
+            assert env.get("ARM_USE_OIDC") == "true", f"{job.label}: ARM_USE_OIDC"
+            assert env.get("AAD_LOGIN_METHOD") == "azurecli", f"{job.label}: kubelogin"
+            assert {"ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID"} <= set(env)
+            assert str(env.get("PULUMI_PYTHON_CMD", "")).endswith(
+                "/.venv/bin/python"
+            ), f"{job.label}: the policy pack must run on the project venv"
+            setup = next(
+                s for s in job.spec["steps"] if "pulumi-job-setup" in s.get("uses", "")
+            )
+            registry_required = setup["with"]["registry-required"]
+            expected = "false" if step["with"]["command"] == "preview" else "true"
+            assert registry_required == expected, f"{job.label}: registry-required"
+
+
+# --------------------------------------------------------------------------------------
+# The two pipelines
+
+
+def test_credential_free_test_job_is_shared_and_fork_safe() -> None:
+    text = (WORKFLOW_DIR / "test.yml").read_text(encoding="utf-8")
+    assert "secrets." not in text and "vars." not in text, (
+        "test.yml must need no credential"
+    )
+    workflow = _workflow("test.yml")
+    assert set(_triggers(workflow)) == {"workflow_call"}
+    (job,) = _jobs(workflow).values()
+    assert job["permissions"] == {"contents": "read"}
+    runs = [str(step.get("run", "")).strip() for step in job["steps"]]
+    assert runs.index("make install") < runs.index("make test")
+    assert runs.index("make test") < runs.index("make synth STACK=staging")
+    assert "make synth STACK=production" in runs
+    uploads = [
+        s
+        for s in job["steps"]
+        if _action_name(s.get("uses", "")) == "actions/upload-artifact"
+    ]
+    assert len(uploads) == 1 and uploads[0]["with"]["path"].rstrip("/") == "build"
+    for name in ("pull-request.yml", "main.yml"):
+        caller = _jobs(_workflow(name))["test"]
+        assert caller["uses"] in (
+            "$/.github/workflows/test.yml",
+            "./.github/workflows/test.yml",
+        )
+        assert caller["permissions"] == {"contents": "read"}
+
+
+def test_pull_request_workflow_previews_same_repo_branches_only() -> None:
+    workflow = _workflow("pull-request.yml")
+    assert set(_triggers(workflow)) == {"pull_request"}
+    preview = _jobs(workflow)["preview"]
+    assert preview["needs"] in ("test", ["test"])
+    assert (
+        preview["if"].replace("${{", "").replace("}}", "").strip()
+        == SAME_REPO_CONDITION
+    )
+    assert preview["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "pull-requests": "write",
+    }
+    assert "environment" not in preview, (
+        "a protected environment would gate every PR preview"
+    )
+    job = Job("pull-request.yml", "preview", preview, tuple(_expand(preview["steps"])))
+    assert set(_matrix_values(job, "stack")) == set(STACKS)
+    assert preview["concurrency"]["cancel-in-progress"] is False
+    assert "matrix.stack" in preview["concurrency"]["group"]
+    (step,) = [
+        s for s in preview["steps"] if _action_name(s.get("uses", "")) == PULUMI_ACTION
+    ]
+    assert step["with"]["command"] == "preview"
+    assert step["with"]["comment-on-pr"] is True
+
+
+def test_main_workflow_deploys_staging_then_production_one_update_per_stack() -> None:
+    workflow = _workflow("main.yml")
+    triggers = _triggers(workflow)
+    assert set(triggers) == {"push", "workflow_dispatch"}
+    assert triggers["push"] == {"branches": ["main"]}
+    jobs = _jobs(workflow)
+    assert jobs["up-staging"]["needs"] in ("test", ["test"])
+    assert jobs["up-production"]["needs"] in ("up-staging", ["up-staging"])
+    groups = set()
+    for stack in STACKS:
+        job = jobs[f"up-{stack}"]
+        assert job["environment"] == stack
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}
+        assert job["concurrency"]["cancel-in-progress"] is False
+        assert stack in job["concurrency"]["group"]
+        groups.add(job["concurrency"]["group"])
+        (step,) = [
+            s for s in job["steps"] if _action_name(s.get("uses", "")) == PULUMI_ACTION
+        ]
+        assert step["with"]["command"] == "up"
+        assert step["with"]["stack-name"].endswith(f"/{stack}")
+    assert len(groups) == len(STACKS), "each stack needs its own concurrency group"
+    # No other workflow may hold a deployment group (a queued preview would cancel a queued up).
+    for path in _workflow_files():
+        if path.name == "main.yml":
+            continue
+        for spec in _jobs(_load(path)).values():
+            assert spec.get("concurrency", {}).get("group") not in groups, path.name
+
+
+def test_no_workflow_uses_a_privileged_pull_request_trigger() -> None:
+    for path in _workflow_files():
+        triggers = _triggers(_load(path))
+        assert "pull_request_target" not in triggers, (
+            f"{path.name}: pull_request_target"
+        )
+        assert "workflow_run" not in triggers, f"{path.name}: workflow_run"
+
+
+# --------------------------------------------------------------------------------------
+# Dependabot
+
+
+def test_dependabot_updates_pip_and_actions_weekly_grouped() -> None:
+    config = _load(GITHUB / "dependabot.yml")
+    assert config["version"] == 2
+    updates = {entry["package-ecosystem"]: entry for entry in config["updates"]}
+    assert set(updates) == {"pip", "github-actions"}
+    pip_dirs = set(updates["pip"].get("directories", [updates["pip"].get("directory")]))
+    assert {"/", "/policy"} <= pip_dirs
+    actions_dirs = set(updates["github-actions"].get("directories", []))
+    assert "/" in actions_dirs and "/.github/actions/*" in actions_dirs
+    for entry in updates.values():
+        assert entry["schedule"]["interval"] == "weekly"
+        assert entry.get("groups"), (
+            f"{entry['package-ecosystem']}: updates are not grouped"
+        )

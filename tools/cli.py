@@ -1,0 +1,92 @@
+"""`make synth`: render a stack offline into build/<stack>/ and check it with the policy pack.
+
+Exit codes: 0 compliant, 1 mandatory policy violation, 2 bad config or program error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.policy_check import Finding, check_stack, finding_json
+from tools.synth import (
+    ProgramError,
+    SynthResult,
+    manifest_documents,
+    plan_document,
+    resource_counts,
+)
+from tools.synth import synthesize
+
+EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="synth", description=__doc__)
+    parser.add_argument("--stack", default="staging")
+    parser.add_argument("--project-dir", type=Path, default=Path.cwd())
+    parser.add_argument("--out", type=Path, default=Path("build"))
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        result = synthesize(args.project_dir, args.stack)
+        findings = check_stack(result, args.project_dir)
+        write_build(result, findings, args.out / args.stack)
+    except ProgramError as error:
+        print(f"synth: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    print_summary(result, findings, args.out / args.stack, time.perf_counter() - started)
+    return EXIT_VIOLATION if any(f.level == "mandatory" for f in findings) else EXIT_OK
+
+
+def write_build(result: SynthResult, findings: list[Finding], target: Path) -> None:
+    """Write everything into a sibling folder first, so a failed run leaves the last build intact."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.partial"
+    retired = target.parent / f".{target.name}.previous"
+    for leftover in (staging, retired):
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging.mkdir()
+    try:
+        _write_json(staging / "plan.json", plan_document(result))
+        _write_json(staging / "outputs.json", result.outputs)
+        _write_json(staging / "policy.json", {"violations": [finding_json(f) for f in findings]})
+        for relative, document in manifest_documents(result).items():
+            path = staging / "manifests" / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if target.exists():
+        target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _write_json(path: Path, document: Any) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def print_summary(
+    result: SynthResult, findings: list[Finding], target: Path, seconds: float
+) -> None:
+    counts = resource_counts(result)
+    print(f"stack {result.stack}: {sum(counts.values())} resources in {seconds:.1f}s -> {target}")
+    for component, count in counts.items():
+        print(f"  {count:4d}  {component}")
+    mandatory = [f for f in findings if f.level == "mandatory"]
+    print(f"policy: {len(mandatory)} mandatory, {len(findings) - len(mandatory)} advisory")
+    for finding in findings:
+        print(f"  [{finding.level}] {finding.policy}: {finding.urn}\n      {finding.message}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

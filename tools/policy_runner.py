@@ -1,0 +1,500 @@
+"""Run a CrossGuard policy pack the way `pulumi preview --policy-pack` runs it, without the CLI.
+
+The pack is started as its own process (`python -u -m pulumi.policy <engine> .` in the pack
+folder) and spoken to over the analyzer gRPC protocol in the engine's order: Handshake,
+ConfigureStack, GetAnalyzerInfo, Configure, Analyze per resource, one AnalyzeStack. A pack that
+would not boot under the CLI therefore fails here too.
+
+Config follows the engine's reconciliation: schema defaults, then the policy's own enforcement
+level, then an "all" level, then the per-policy entries of `policy_config` (the JSON format of
+`--policy-pack-config`). Unlike the engine, an entry for an unknown policy or an undeclared key
+is an error here: the CLI silently ignores such typos, which would let a stack run unchecked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeAlias
+
+import grpc
+import jsonschema  # type: ignore[import-untyped]
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+__all__ = ["PolicyPackError", "PolicyResource", "Violation", "run_policy_pack"]
+
+_Level: TypeAlias = analyzer_pb2.EnforcementLevel.ValueType
+_LEVELS: Mapping[str, _Level] = {
+    "advisory": analyzer_pb2.ADVISORY,
+    "mandatory": analyzer_pb2.MANDATORY,
+    "remediate": analyzer_pb2.REMEDIATE,
+    "disabled": analyzer_pb2.DISABLED,
+}
+_LEVEL_NAMES: Mapping[_Level, str] = {number: name for name, number in _LEVELS.items()}
+# The SDK's own server accepts 400 MiB; a whole-stack response can exceed gRPC's 4 MiB default.
+_MAX_MESSAGE_BYTES = 400 * 1024 * 1024
+_SHUTDOWN_GRACE_SECONDS = 5.0
+_STDERR_TAIL_CHARS = 4000
+# What pulumi_policy reports when a policy touched a value that only exists after deployment.
+_UNKNOWN_NOTICE = re.compile(
+    r"^can't run policy '[^']*' from policy pack '[^']*' during preview: "
+    r".* value at \S* can't be known during preview$",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class PolicyResource:
+    """One resource as the engine shows it to a pack: inputs plus graph edges and options."""
+
+    urn: str
+    type: str
+    name: str
+    properties: dict[str, Any]  # plain JSON-like inputs (secrets already unwrapped)
+    parent: str = ""
+    provider: str = ""  # provider reference ("<urn>::<id>") or a provider URN; "" = default
+    dependencies: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    protect: bool = False
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A policy diagnostic; `message` is the policy's specific text, without its description."""
+
+    policy: str
+    level: str  # "mandatory" | "advisory" | "remediate"
+    urn: str  # "" for a stack-wide finding
+    message: str
+
+
+class PolicyPackError(RuntimeError):
+    """The pack did not boot, broke the protocol, timed out, or was given invalid config."""
+
+
+def run_policy_pack(
+    resources: Sequence[PolicyResource],
+    *,
+    pack_dir: Path,
+    project: str,
+    stack: str,
+    policy_config: Mapping[str, Any] | None = None,
+    timeout: float = 30.0,
+) -> list[Violation]:
+    """Analyze `resources` with the pack in `pack_dir`; `timeout` bounds the whole run."""
+    deadline = _Deadline(timeout)
+    with _running_pack(Path(pack_dir), project, stack, deadline) as pack:
+        pack.configure(project, stack, policy_config or {})
+        by_urn = {resource.urn: resource for resource in resources}
+        found: list[Violation] = []
+        for resource in resources:
+            response = pack.call("Analyze", _analyze_request(resource, by_urn))
+            found.extend(_violations(response, default_urn=resource.urn))
+        stack_request = analyzer_pb2.AnalyzeStackRequest(
+            resources=[_analyzer_resource(resource, by_urn) for resource in resources]
+        )
+        found.extend(_violations(pack.call("AnalyzeStack", stack_request), default_urn=""))
+    return sorted(found, key=lambda v: (v.policy, v.urn, v.message, v.level))
+
+
+# --- process and channel -------------------------------------------------------------------
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+
+    def remaining(self, doing: str) -> float:
+        left = self._at - time.monotonic()
+        if left <= 0:
+            raise PolicyPackError(f"policy pack timed out after {self.seconds:g}s while {doing}")
+        return left
+
+
+class _Pack:
+    """A booted pack: typed-enough wrappers around the stub that turn gRPC failures into errors."""
+
+    def __init__(
+        self, stub: Any, pack_dir: Path, deadline: _Deadline, stderr: Callable[[], str]
+    ) -> None:
+        self._stub = stub
+        self._pack_dir = pack_dir
+        self._deadline = deadline
+        self._stderr = stderr
+
+    def call(self, method: str, request: Any, *, optional: bool = False) -> Any:
+        rpc = getattr(self._stub, method)
+        try:
+            return rpc(request, timeout=self._deadline.remaining(f"calling {method}"))
+        except grpc.RpcError as error:
+            code = error.code() if isinstance(error, grpc.Call) else None
+            if optional and code == grpc.StatusCode.UNIMPLEMENTED:
+                return None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise PolicyPackError(
+                    f"policy pack timed out after {self._deadline.seconds:g}s in {method}"
+                ) from None
+            details = error.details() if isinstance(error, grpc.Call) else str(error)
+            raise PolicyPackError(
+                f"{method} failed ({code.name if code else 'error'}): {details}{self._stderr()}"
+            ) from None
+
+    def configure(self, project: str, stack: str, policy_config: Mapping[str, Any]) -> None:
+        root = str(self._pack_dir.resolve())
+        # The Python SDK does not implement Handshake; the engine falls back, and so do we.
+        self.call(
+            "Handshake",
+            analyzer_pb2.AnalyzerHandshakeRequest(root_directory=root, program_directory=root),
+            optional=True,
+        )
+        self.call(
+            "ConfigureStack",
+            analyzer_pb2.AnalyzerStackConfigureRequest(
+                stack=stack, project=project, organization=_ORGANIZATION, dry_run=True
+            ),
+            optional=True,
+        )
+        info = self.call("GetAnalyzerInfo", empty_pb2.Empty())
+        configs = _reconcile_config(list(info.policies), policy_config)
+        self.call("Configure", analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=configs))
+
+
+# The engine's placeholder for backends without organizations.
+_ORGANIZATION = "organization"
+
+
+@contextmanager
+def _running_pack(pack_dir: Path, project: str, stack: str, deadline: _Deadline) -> Iterator[_Pack]:
+    if not (pack_dir / "__main__.py").is_file():
+        raise PolicyPackError(f"{pack_dir} is not a Python policy pack (no __main__.py)")
+    with tempfile.TemporaryFile() as stderr_file:
+        process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "."],
+            cwd=pack_dir,
+            env=_pack_environment(project, stack),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+        )
+
+        def stderr_tail() -> str:
+            return _tail(stderr_file)
+
+        channel = None
+        drain = None
+        try:
+            port = _read_port(process, deadline, stderr_tail)
+            # Later output must not fill the pipe and stall the pack mid-call.
+            drain = threading.Thread(target=_discard, args=(process,), daemon=True)
+            drain.start()
+            channel = grpc.insecure_channel(
+                f"127.0.0.1:{port}",
+                options=[
+                    ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+                    ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+                ],
+            )
+            yield _Pack(analyzer_pb2_grpc.AnalyzerStub(channel), pack_dir, deadline, stderr_tail)
+        finally:
+            if channel is not None:
+                channel.close()
+            _stop(process)
+            if drain is not None:
+                drain.join(timeout=_SHUTDOWN_GRACE_SECONDS)
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def _pack_environment(project: str, stack: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PULUMI_PROJECT=project,
+        PULUMI_STACK=stack,
+        PULUMI_ORGANIZATION=_ORGANIZATION,
+        PULUMI_DRY_RUN="true",
+        PULUMI_CONFIG="{}",
+    )
+    return env
+
+
+def _read_port(
+    process: subprocess.Popen[bytes], deadline: _Deadline, stderr: Callable[[], str]
+) -> int:
+    """The first stdout line: the port the pack's gRPC server listens on."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    received = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while b"\n" not in received:
+            try:
+                ready = selector.select(deadline.remaining("waiting for the policy pack's port"))
+            except PolicyPackError as error:
+                raise PolicyPackError(f"{error}{stderr()}") from None
+            if not ready:
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                code = _exit_code(process)
+                raise PolicyPackError(
+                    f"policy pack exited with code {code} before reporting its port{stderr()}"
+                )
+            received += chunk
+    line = received.split(b"\n", 1)[0].strip()
+    if not line.isdigit() or not 0 < int(line) < 65536:
+        shown = line[:200].decode(errors="replace")
+        raise PolicyPackError(f"policy pack printed {shown!r} instead of its port{stderr()}")
+    return int(line)
+
+
+def _exit_code(process: subprocess.Popen[bytes]) -> int | None:
+    # stdout closes a moment before the process is reaped.
+    try:
+        return process.wait(timeout=_SHUTDOWN_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _discard(process: subprocess.Popen[bytes]) -> None:
+    assert process.stdout is not None
+    try:
+        while os.read(process.stdout.fileno(), 65536):
+            pass
+    except OSError:
+        return
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT (the pack stops its server on KeyboardInterrupt), then kill after a grace period."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=_SHUTDOWN_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _tail(stream: IO[bytes]) -> str:
+    stream.seek(0)
+    text = stream.read().decode(errors="replace").strip()
+    if not text:
+        return ""
+    return "\n--- policy pack stderr ---\n" + text[-_STDERR_TAIL_CHARS:]
+
+
+# --- config --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One policy's section of the config file."""
+
+    level: _Level | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _reconcile_config(
+    policies: Sequence[Any], given: Mapping[str, Any]
+) -> dict[str, analyzer_pb2.PolicyConfig]:
+    """One explicit PolicyConfig per policy; an omitted level would silently mean ADVISORY.
+
+    Every problem is collected first so one run shows the whole list, not the first typo.
+    """
+    problems: list[str] = []
+    entries = {name: _parse_entry(name, value, problems) for name, value in given.items()}
+    everything = entries.pop("all", _Entry())
+    if everything.properties:
+        problems.append("all: may only set an enforcement level")
+    problems.extend(
+        f"{name}: no such policy in the pack"
+        for name in sorted(set(entries) - {p.name for p in policies})
+    )
+    configs = {}
+    for policy in policies:
+        entry = entries.get(policy.name, _Entry())
+        schema = json_format.MessageToDict(policy.configSchema)
+        properties = {**_schema_defaults(schema), **entry.properties}
+        problems.extend(_property_problems(policy.name, schema, properties))
+        level = next(
+            level
+            for level in (entry.level, everything.level, policy.enforcementLevel)
+            if level is not None
+        )
+        configs[policy.name] = (level, properties)
+    if problems:
+        raise PolicyPackError("invalid policy config:\n  " + "\n  ".join(problems))
+    return {
+        name: analyzer_pb2.PolicyConfig(enforcementLevel=level, properties=_struct(values, name))
+        for name, (level, values) in configs.items()
+    }
+
+
+def _parse_entry(name: str, value: Any, problems: list[str]) -> _Entry:
+    if isinstance(value, str):
+        return _Entry(level=_level(name, value, problems))
+    if not isinstance(value, Mapping):
+        problems.append(f"{name}: must be an enforcement level or an object")
+        return _Entry()
+    try:
+        properties = {k: _plain(v) for k, v in value.items() if k != "enforcementLevel"}
+    except TypeError as error:
+        problems.append(f"{name}: {error}")
+        properties = {}
+    level = value.get("enforcementLevel")
+    return _Entry(_level(name, level, problems) if level is not None else None, properties)
+
+
+def _level(name: str, value: Any, problems: list[str]) -> _Level | None:
+    if isinstance(value, str) and value in _LEVELS:
+        return _LEVELS[value]
+    problems.append(f"{name}: enforcement level {value!r} is not one of {', '.join(_LEVELS)}")
+    return None
+
+
+def _schema_defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
+    properties = schema.get("properties", {})
+    return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
+
+
+def _property_problems(
+    name: str, schema: Mapping[str, Any], properties: Mapping[str, Any]
+) -> list[str]:
+    declared = schema.get("properties", {})
+    undeclared = sorted(set(properties) - set(declared))
+    if undeclared:
+        return [f"{name}: undeclared keys {', '.join(undeclared)}"]
+    # The engine validates with the same (draft 4-7 compatible) JSON Schema semantics.
+    document = {
+        "type": "object",
+        "properties": declared,
+        "required": schema.get("required", []),
+    }
+    errors = jsonschema.Draft7Validator(document).iter_errors(dict(properties))
+    return sorted(f"{'.'.join([name, *map(str, e.path)])}: {e.message}" for e in errors)
+
+
+# --- requests and responses ----------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """JSON-shaped copy (tuples and other sequences become lists) for Struct.update."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _struct(properties: Mapping[str, Any], urn: str) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    try:
+        struct.update(_plain(properties))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{urn}: properties are not JSON-like: {error}") from error
+    return struct
+
+
+def _options(resource: PolicyResource) -> analyzer_pb2.AnalyzerResourceOptions:
+    return analyzer_pb2.AnalyzerResourceOptions(protect=resource.protect, parent=resource.parent)
+
+
+def _provider(
+    resource: PolicyResource, by_urn: Mapping[str, PolicyResource]
+) -> analyzer_pb2.AnalyzerProviderResource | None:
+    if not resource.provider:
+        return None
+    # A provider reference is "<provider urn>::<provider id>"; plain URNs are accepted too.
+    urn = resource.provider if resource.provider in by_urn else resource.provider.rsplit("::", 1)[0]
+    known = by_urn.get(urn)
+    if known is not None:
+        return analyzer_pb2.AnalyzerProviderResource(
+            type=known.type,
+            urn=known.urn,
+            name=known.name,
+            properties=_struct(known.properties, urn),
+        )
+    provider_type, name = _split_urn(urn)
+    return analyzer_pb2.AnalyzerProviderResource(type=provider_type, urn=urn, name=name)
+
+
+def _split_urn(urn: str) -> tuple[str, str]:
+    """(type, name) of urn:pulumi:<stack>::<project>::<parent$type>::<name>, ("", "") if bad."""
+    parts = urn.split("::", 3)
+    if len(parts) != 4:
+        return "", ""
+    return parts[2].rsplit("$", 1)[-1], parts[3]
+
+
+def _analyze_request(
+    resource: PolicyResource, by_urn: Mapping[str, PolicyResource]
+) -> analyzer_pb2.AnalyzeRequest:
+    request = analyzer_pb2.AnalyzeRequest(
+        type=resource.type,
+        urn=resource.urn,
+        name=resource.name,
+        properties=_struct(resource.properties, resource.urn),
+        options=_options(resource),
+    )
+    provider = _provider(resource, by_urn)
+    if provider is not None:
+        request.provider.CopyFrom(provider)
+    return request
+
+
+def _analyzer_resource(
+    resource: PolicyResource, by_urn: Mapping[str, PolicyResource]
+) -> analyzer_pb2.AnalyzerResource:
+    message = analyzer_pb2.AnalyzerResource(
+        type=resource.type,
+        urn=resource.urn,
+        name=resource.name,
+        properties=_struct(resource.properties, resource.urn),
+        options=_options(resource),
+        parent=resource.parent,
+        dependencies=list(resource.dependencies),
+        propertyDependencies={
+            key: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(urns))
+            for key, urns in resource.property_dependencies.items()
+        },
+    )
+    provider = _provider(resource, by_urn)
+    if provider is not None:
+        message.provider.CopyFrom(provider)
+    return message
+
+
+def _violations(response: Any, *, default_urn: str) -> Iterator[Violation]:
+    for diagnostic in response.diagnostics:
+        level = _LEVEL_NAMES.get(diagnostic.enforcementLevel, "advisory")
+        if level == "advisory" and _UNKNOWN_NOTICE.match(diagnostic.message):
+            continue
+        yield Violation(
+            policy=diagnostic.policyName,
+            level=level,
+            # Resource diagnostics come back without a URN: they belong to the analyzed resource.
+            urn=diagnostic.urn or default_urn,
+            message=_specific_message(diagnostic.message, diagnostic.description),
+        )
+
+
+def _specific_message(message: str, description: str) -> str:
+    # The SDK sends "<description>\n<message>"; the policy name already identifies the former.
+    prefix = f"{description}\n"
+    return message[len(prefix) :] if description and message.startswith(prefix) else message

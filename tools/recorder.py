@@ -1,0 +1,99 @@
+"""A mock resource monitor that remembers what the program registered, as the engine would see it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format
+from pulumi.runtime.mocks import MockMonitor, Mocks
+
+# Sentinels of Pulumi's property wire format (sdk/go/common/resource/properties.go).
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+ASSET_SIGS = {"c44067f5952c0a294b673a41bacd8c17", "0def7320c3a5731c473e5ecbe6d01bc7"}
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SECRET_PLACEHOLDER = "[secret]"
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    provider: str
+    dependencies: tuple[str, ...]
+    property_dependencies: dict[str, tuple[str, ...]]
+    inputs: dict[str, Any]
+    protect: bool
+    custom: bool
+    ignore_changes: tuple[str, ...] = field(default=())
+
+    def redacted_inputs(self) -> dict[str, Any]:
+        """Inputs as they may be written to disk: secrets masked, resource refs as URNs."""
+        converted: dict[str, Any] = _convert(self.inputs, reveal=False)
+        return converted
+
+    def plain_inputs(self) -> dict[str, Any]:
+        """Inputs as a policy sees them: secrets unwrapped, resource refs as URNs."""
+        converted: dict[str, Any] = _convert(self.inputs, reveal=True)
+        return converted
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.custom and self.type.startswith("kubernetes:") and "providers" not in self.type
+
+
+def _convert(value: Any, *, reveal: bool) -> Any:
+    if isinstance(value, dict):
+        sig = value.get(SIG_KEY)
+        if sig == SECRET_SIG:
+            return _convert(value.get("value"), reveal=reveal) if reveal else SECRET_PLACEHOLDER
+        if sig == RESOURCE_SIG:
+            return value.get("urn", "")
+        if sig in ASSET_SIGS:
+            return {key: item for key, item in value.items() if key != SIG_KEY}
+        return {key: _convert(item, reveal=reveal) for key, item in sorted(value.items())}
+    if isinstance(value, list):
+        return [_convert(item, reveal=reveal) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        # The wire format only has doubles; manifests and plans read better with integers.
+        return int(value)
+    return value
+
+
+def provider_urn(reference: str) -> str:
+    """Provider references are `<urn>::<id>`; the URN is the stable half."""
+    return reference.rsplit("::", 1)[0] if reference else ""
+
+
+class RecordingMonitor(MockMonitor):
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self._lock = threading.Lock()
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        record = RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            provider=provider_urn(request.provider),
+            dependencies=tuple(sorted(set(request.dependencies))),
+            property_dependencies={
+                key: tuple(sorted(set(deps.urns)))
+                for key, deps in sorted(request.propertyDependencies.items())
+            },
+            inputs=json_format.MessageToDict(request.object),
+            protect=bool(request.protect),
+            custom=bool(request.custom),
+            ignore_changes=tuple(request.ignoreChanges),
+        )
+        with self._lock:
+            self.recorded.append(record)
+        return response

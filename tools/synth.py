@@ -1,0 +1,208 @@
+"""Run the real Pulumi program under the mock runtime and record every resource it registers.
+
+This is the harness behind `make synth` and the tests: same program, same config files, no cloud.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import runpy
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import wait_for_rpcs
+
+from tools.mocks import SynthMocks
+from tools.recorder import SECRET_PLACEHOLDER, RecordedResource, RecordingMonitor
+
+PROJECT = "micromart"
+STACK_TYPE = "pulumi:pulumi:Stack"
+# The program's own packages; purged between runs so a copy of the project is really re-read.
+PROGRAM_PACKAGES = ("components",)
+
+
+class ProgramError(Exception):
+    """The program could not be evaluated: bad config, bad spec or a bug. Exit code 2."""
+
+
+@dataclass(frozen=True)
+class StackInput:
+    config: dict[str, str]
+    secret_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    stack: str
+    resources: tuple[RecordedResource, ...]
+    outputs: dict[str, Any]
+
+    def by_type(self, type_token: str) -> list[RecordedResource]:
+        return [resource for resource in self.resources if resource.type == type_token]
+
+    def get(self, urn: str) -> RecordedResource:
+        return next(resource for resource in self.resources if resource.urn == urn)
+
+    @property
+    def program_resources(self) -> list[RecordedResource]:
+        return [resource for resource in self.resources if resource.type != STACK_TYPE]
+
+
+def read_stack_file(project_dir: Path, stack: str) -> StackInput:
+    """Turn `Pulumi.<stack>.yaml` into the string map Pulumi hands a program."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise ProgramError(f"{path.name}: no such stack file")
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        full_key = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Ciphertext only the Pulumi service can decrypt; the program sees an opaque secret.
+            config[full_key] = SECRET_PLACEHOLDER
+            secret_keys.append(full_key)
+        elif isinstance(value, (dict, list)):
+            config[full_key] = json.dumps(value)
+        elif isinstance(value, bool):
+            config[full_key] = "true" if value else "false"
+        else:
+            config[full_key] = str(value)
+    return StackInput(config=config, secret_keys=tuple(secret_keys))
+
+
+def synthesize(project_dir: Path, stack: str, stack_input: StackInput | None = None) -> SynthResult:
+    """Evaluate `__main__.py` of `project_dir` for `stack` and return what it registered."""
+    project_dir = project_dir.resolve()
+    stack_input = stack_input or read_stack_file(project_dir, stack)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        monitor = _configure_runtime(project_dir, stack, stack_input)
+        with _program_environment(project_dir):
+            _evaluate(project_dir, loop)
+        outputs = _resolve_outputs(loop)
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    resources = tuple(sorted(monitor.recorded, key=lambda resource: resource.urn))
+    _assert_unique_urns(resources)
+    return SynthResult(stack=stack, resources=resources, outputs=outputs)
+
+
+def _configure_runtime(project_dir: Path, stack: str, stack_input: StackInput) -> RecordingMonitor:
+    # A second run in one process would otherwise reuse the first run's Stack and RPC state.
+    pulumi_settings.ROOT.set(None)
+    pulumi_settings.SETTINGS.outputs = set()
+    pulumi.runtime.set_all_config(stack_input.config, list(stack_input.secret_keys))
+    mocks = SynthMocks(project_dir)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    return monitor
+
+
+@contextmanager
+def _program_environment(project_dir: Path) -> Iterator[None]:
+    """Run as the engine does: from the project folder, with it importable."""
+    previous_cwd = Path.cwd()
+    for module in [name for name in sys.modules if name.split(".")[0] in PROGRAM_PACKAGES]:
+        del sys.modules[module]
+    sys.path.insert(0, str(project_dir))
+    os.chdir(project_dir)
+    try:
+        yield
+    finally:
+        os.chdir(previous_cwd)
+        sys.path.remove(str(project_dir))
+
+
+def _evaluate(project_dir: Path, loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+        loop.run_until_complete(wait_for_rpcs())
+    except pulumi.RunError as error:
+        raise ProgramError(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - any program failure is reported, not raised raw
+        raise ProgramError(f"program failed: {type(error).__name__}: {error}") from error
+
+
+def _resolve_outputs(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+    root = pulumi_settings.ROOT.get()
+    exported: dict[str, Any] = getattr(root, "outputs", {}) or {}
+    resolved: dict[str, Any] = {}
+    for name, value in sorted(exported.items()):
+        output = pulumi.Output.from_input(value)
+        is_secret = loop.run_until_complete(output.is_secret())
+        resolved[name] = (
+            SECRET_PLACEHOLDER if is_secret else loop.run_until_complete(output.future())
+        )
+    return resolved
+
+
+def _assert_unique_urns(resources: tuple[RecordedResource, ...]) -> None:
+    # The mock monitor accepts duplicate names silently; the engine would refuse the program.
+    seen: set[str] = set()
+    for resource in resources:
+        if resource.urn in seen:
+            raise ProgramError(f"duplicate resource URN: {resource.urn}")
+        seen.add(resource.urn)
+
+
+def plan_document(result: SynthResult) -> dict[str, Any]:
+    return {
+        "stack": result.stack,
+        "resources": [
+            {
+                "urn": resource.urn,
+                "type": resource.type,
+                "name": resource.name,
+                "parent": resource.parent,
+                "provider": resource.provider,
+                "dependencies": list(resource.dependencies),
+                "inputs": resource.redacted_inputs(),
+            }
+            for resource in result.resources
+        ],
+    }
+
+
+def manifest_documents(result: SynthResult) -> dict[str, dict[str, Any]]:
+    """Every Kubernetes object as `kubectl apply` would take it, keyed by a stable file path."""
+    documents: dict[str, dict[str, Any]] = {}
+    for resource in result.resources:
+        if not resource.is_kubernetes_object:
+            continue
+        inputs = resource.redacted_inputs()
+        metadata = inputs.get("metadata", {})
+        folder = metadata.get("namespace", "_cluster")
+        path = f"{folder}/{inputs['kind'].lower()}-{metadata.get('name', resource.name)}.yaml"
+        ordered = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"]}
+        ordered.update({key: value for key, value in inputs.items() if key not in ordered})
+        documents[path] = ordered
+    return documents
+
+
+def component_of(result: SynthResult, resource: RecordedResource) -> str:
+    """The top-level component a resource belongs to (the child of the Stack on its parent chain)."""
+    by_urn = {item.urn: item for item in result.resources}
+    current = resource
+    while current.parent and by_urn.get(current.parent, current).type != STACK_TYPE:
+        current = by_urn[current.parent]
+    return current.type
+
+
+def resource_counts(result: SynthResult) -> Mapping[str, int]:
+    counts: dict[str, int] = {}
+    for resource in result.program_resources:
+        component = component_of(result, resource)
+        counts[component] = counts.get(component, 0) + 1
+    return dict(sorted(counts.items()))
