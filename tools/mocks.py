@@ -56,6 +56,8 @@ class SynthMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         handler = _OUTPUTS.get(args.typ)
         state = dict(args.inputs)
+        if args.typ.startswith("azure-native:"):
+            state.setdefault("name", _arm_name(args))
         if handler is not None:
             state.update(handler(self, args))
         return _resource_id(args), state
@@ -88,6 +90,19 @@ class SynthMocks(Mocks):
 
 def _resource_id(args: MockResourceArgs) -> str:
     return f"{args.name}-id"
+
+
+# Input keys that name a parent rather than the resource itself.
+_PARENT_NAME_KEYS = {"resourceGroupName", "serverName", "privateZoneName", "virtualNetworkName"}
+
+
+def _arm_name(args: MockResourceArgs) -> str:
+    """Azure echoes the resource's own name; it is whichever `*Name` input is not a parent's."""
+    own = [key for key in args.inputs if key.endswith("Name") and key not in _PARENT_NAME_KEYS]
+    for key in own or [key for key in args.inputs if key.endswith("Name")]:
+        if key != "resourceGroupName" or args.typ.endswith(":ResourceGroup"):
+            return str(args.inputs[key])
+    return args.name
 
 
 def _registry(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:

@@ -181,7 +181,7 @@ def manifest_documents(result: SynthResult) -> dict[str, dict[str, Any]]:
     for resource in result.resources:
         if not resource.is_kubernetes_object:
             continue
-        inputs = resource.redacted_inputs()
+        inputs = _manifest_inputs(resource)
         metadata = inputs.get("metadata", {})
         folder = metadata.get("namespace", "_cluster")
         path = f"{folder}/{inputs['kind'].lower()}-{metadata.get('name', resource.name)}.yaml"
@@ -189,6 +189,18 @@ def manifest_documents(result: SynthResult) -> dict[str, dict[str, Any]]:
         ordered.update({key: value for key, value in inputs.items() if key not in ordered})
         documents[path] = ordered
     return documents
+
+
+def _manifest_inputs(resource: RecordedResource) -> dict[str, Any]:
+    if resource.type != "kubernetes:core/v1:Secret":
+        return resource.redacted_inputs()
+    # Pulumi marks a Secret's whole data map secret; keep its keys so the manifest stays a valid
+    # Secret, and mask every value.
+    inputs = resource.plain_inputs()
+    for field in ("data", "stringData"):
+        if isinstance(inputs.get(field), dict):
+            inputs[field] = {key: SECRET_PLACEHOLDER for key in inputs[field]}
+    return inputs
 
 
 def component_of(result: SynthResult, resource: RecordedResource) -> str:

@@ -132,8 +132,7 @@ def check_deployment_network_policy(args: StackValidationArgs) -> Iterator[Findi
             yield Finding(
                 deployment.urn,
                 f"{deployment.label}: no NetworkPolicy with a non-empty podSelector selects its "
-                f"pods "
-                f"(pod labels: {_labels_text(labels)})",
+                f"pods (pod labels: {_labels_text(labels)})",
             )
 
 
@@ -149,8 +148,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.HIGH,
         remediation=(
             "Use type ClusterIP and route external traffic through the Istio ingress gateway with "
-            "a "
-            "Gateway and VirtualService."
+            "a Gateway and VirtualService."
         ),
         tags=_K8S,
     ),
@@ -164,8 +162,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.HIGH,
         remediation=(
             "Add a NetworkPolicy with podSelector {}, policyTypes [Ingress, Egress], no ingress "
-            "rules and "
-            "only a DNS egress rule to the namespace."
+            "rules and only a DNS egress rule to the namespace."
         ),
         tags=_K8S,
     ),
@@ -179,8 +176,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.HIGH,
         remediation=(
             "Add a NetworkPolicy in the Deployment's namespace whose podSelector matches the pod "
-            "template "
-            "labels and allows only the declared callers and dependencies."
+            "template labels and allows only the declared callers and dependencies."
         ),
         tags=_K8S,
     ),

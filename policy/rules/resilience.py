@@ -82,8 +82,7 @@ def check_hpa_owns_replicas(args: StackValidationArgs) -> Iterator[Finding]:
             yield Finding(
                 deployment.urn,
                 f"{deployment.label}: sets spec.replicas={show_number(replicas)} but is scaled by "
-                f"HorizontalPodAutoscaler {names}; every update would reset the autoscaler's "
-                f"choice",
+                f"HorizontalPodAutoscaler {names}; each update would reset the autoscaler's choice",
             )
 
 
@@ -100,11 +99,9 @@ REPLICAS_SCHEMA = schema(
 
 
 def _replicas(value: Any) -> float:
-    return (
-        value
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-        else _API_DEFAULT_REPLICAS
-    )
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return _API_DEFAULT_REPLICAS
 
 
 def _replica_floors(
@@ -170,8 +167,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.MEDIUM,
         remediation=(
             "Add a policy/v1 PodDisruptionBudget in the Deployment's namespace whose selector "
-            "matches "
-            "the pod template labels (e.g. maxUnavailable: 1)."
+            "matches the pod template labels (e.g. maxUnavailable: 1)."
         ),
         tags=_K8S,
     ),
@@ -195,8 +191,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.MEDIUM,
         remediation=(
             "Raise the service's replicas or autoscaling.minReplicas in Pulumi.<stack>.yaml to at "
-            "least "
-            "minReplicas from policy/config/<stack>.json."
+            "least minReplicas from policy/config/<stack>.json."
         ),
         tags=_K8S,
         config_schema=REPLICAS_SCHEMA,

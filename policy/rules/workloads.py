@@ -313,8 +313,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.HIGH,
         remediation=(
             "Set securityContext.runAsNonRoot: true and runAsUser to the image's non-zero UID on "
-            "the pod "
-            "(or on each container; a container value overrides the pod value)."
+            "the pod (or on each container; a container value overrides the pod value)."
         ),
         tags=_PSS,
     ),
@@ -351,8 +350,8 @@ POLICIES: tuple[Policy, ...] = (
         check=check_drop_all_capabilities,
         severity=Severity.HIGH,
         remediation=(
-            'Set securityContext.capabilities.drop: ["ALL"]; add back only NET_BIND_SERVICE '
-            "if needed."
+            'Set securityContext.capabilities.drop: ["ALL"]; add back only NET_BIND_SERVICE if '
+            "needed."
         ),
         tags=_PSS,
     ),
@@ -364,8 +363,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.MEDIUM,
         remediation=(
             "Set securityContext.seccompProfile.type: RuntimeDefault on the pod and do not "
-            "override it "
-            "per container."
+            "override it per container."
         ),
         tags=_PSS,
     ),
@@ -377,8 +375,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.MEDIUM,
         remediation=(
             "Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir at the paths "
-            "the "
-            "app writes to (e.g. /tmp)."
+            "the app writes to (e.g. /tmp)."
         ),
         tags=_K8S,
     ),
@@ -392,9 +389,9 @@ POLICIES: tuple[Policy, ...] = (
         check=check_health_probes,
         severity=Severity.MEDIUM,
         remediation=(
-            "Add a readinessProbe (e.g. /health/ready: dependencies reachable) and a livenessProbe "
-            "(e.g. /health/live: process responsive) to every container; init containers are "
-            "exempt."
+            "Add a readinessProbe (e.g. /health/ready: dependencies reachable) and a "
+            "livenessProbe (e.g. /health/live: process responsive) to every container; init "
+            "containers are exempt."
         ),
         tags=(*_K8S, "reliability"),
     ),
@@ -418,8 +415,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.HIGH,
         remediation=(
             "Push the image to the stack's registry (ACR) and reference it there, or add the "
-            "registry "
-            "to allowedRegistries in policy/config/<stack>.json."
+            "registry to allowedRegistries in policy/config/<stack>.json."
         ),
         tags=(*_K8S, "supply-chain"),
         config_schema=REGISTRY_SCHEMA,
@@ -477,8 +473,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.MEDIUM,
         remediation=(
             "Set automountServiceAccountToken: false in the pod spec; mount a projected token "
-            "only in pods "
-            "that call the Kubernetes API."
+            "only in pods that call the Kubernetes API."
         ),
         tags=_K8S,
     ),

@@ -1,7 +1,9 @@
 """tools/policy_runner.py: the real pack as a subprocess spoken to over the analyzer gRPC protocol.
 
-One module-scoped run analyzes the compliant fixture stack plus a few deliberate offenders, so the
-pack boots once for most assertions; the failure-mode tests use tiny throwaway packs.
+Every boot costs ~0.7 s (the pack imports the Pulumi SDK), so the module starts each scenario
+once, all of them concurrently, in the `runs` fixture; the tests then only read the outcomes.
+Scenarios: the real pack on the compliant fixture stack plus deliberate offenders, the real pack
+with invalid config, and throwaway packs that fail to boot, print garbage, hang or raise.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import copy
 import json
 import textwrap
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +25,21 @@ ROOT = Path(__file__).resolve().parents[2]
 PACK_DIR = ROOT / "policy"
 FIXTURE = ROOT / "tests" / "policy" / "fixtures" / "compliant_stack.yaml"
 PREFIX = "urn:pulumi:staging::micromart::"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-at-preview sentinel
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-at-preview value
 PROVIDER_URN = f"{PREFIX}pulumi:providers:kubernetes::aks"
 COMPONENT_URN = f"{PREFIX}micromart:services:Microservice::orders"
+POSTGRES_URN = f"{PREFIX}azure-native:dbforpostgresql:Server::postgres"
+
+Outcome = list[Violation] | PolicyPackError
 
 
 def _urn(type_: str, name: str) -> str:
     return f"{PREFIX}{type_}::{name}"
 
 
-def _fixture() -> list[dict[str, Any]]:
+def _fixture() -> dict[str, dict[str, Any]]:
     loaded: list[dict[str, Any]] = yaml.safe_load(FIXTURE.read_text(encoding="utf-8"))
-    return loaded
+    return {entry["name"]: entry for entry in loaded}
 
 
 def _resource(entry: dict[str, Any], **extra: Any) -> PolicyResource:
@@ -47,30 +54,36 @@ def _resource(entry: dict[str, Any], **extra: Any) -> PolicyResource:
     )
 
 
+# Graph edges and options the compliant stack carries, as the synth's plan would have them.
+_EXTRAS: dict[str, dict[str, Any]] = {
+    "orders": {"parent": COMPONENT_URN},
+    "postgres": {"protect": True},
+    "orders-db": {"protect": True, "dependencies": (POSTGRES_URN,)},
+    "postgres-tls": {
+        "dependencies": (POSTGRES_URN,),
+        "property_dependencies": {"serverName": (POSTGRES_URN,)},
+    },
+}
+
+
 def _compliant() -> list[PolicyResource]:
-    postgres = _urn("azure-native:dbforpostgresql:Server", "postgres")
-    extras: dict[str, dict[str, Any]] = {
-        "orders": {"parent": COMPONENT_URN},
-        "postgres": {"protect": True},
-        "orders-db": {"protect": True, "dependencies": (postgres,)},
-        "postgres-tls": {
-            "dependencies": (postgres,),
-            "property_dependencies": {"serverName": (postgres,)},
-        },
-    }
-    resources = [
+    entries = _fixture()
+    # The CronJob's image is unknown, as a freshly built image's digest is during preview.
+    cron_pod = entries["catalog-reindex"]["props"]["spec"]["jobTemplate"]["spec"]["template"]
+    cron_pod["spec"]["containers"][0]["image"] = UNKNOWN_STRING
+    return [
         PolicyResource(
             urn=PROVIDER_URN, type="pulumi:providers:kubernetes", name="aks", properties={}
         ),
         PolicyResource(
             urn=COMPONENT_URN, type="micromart:services:Microservice", name="orders", properties={}
         ),
+        *(_resource(entry, **_EXTRAS.get(name, {})) for name, entry in entries.items()),
     ]
-    return resources + [_resource(e, **extras.get(e["name"], {})) for e in _fixture()]
 
 
 def _offenders() -> list[PolicyResource]:
-    entries = {e["name"]: e for e in _fixture()}
+    entries = _fixture()
     root = copy.deepcopy(entries["orders"])
     root["name"] = "sandbox-root"
     root["props"]["metadata"].update(name="root", namespace="sandbox")
@@ -82,77 +95,125 @@ def _offenders() -> list[PolicyResource]:
 
 
 def _staging_config() -> dict[str, Any]:
-    config: dict[str, Any] = json.loads(
-        (PACK_DIR / "config" / "staging.json").read_text(encoding="utf-8")
-    )
-    config["protect-stateful-resources"] = {
-        "requireProtect": True
-    }  # postgres is protected, rabbitmq not
+    config: dict[str, Any] = json.loads((PACK_DIR / "config" / "staging.json").read_text("utf-8"))
+    # Postgres is protected through its resource options, the RabbitMQ StatefulSet is not.
+    config["protect-stateful-resources"] = {"requireProtect": True}
     config["acr-admin-user-disabled"] = "advisory"
     return config
 
 
-@pytest.fixture(scope="module")
-def compliant() -> list[PolicyResource]:
-    resources = _compliant()
-    # The CronJob's image is unknown, as a freshly built image's digest is during preview.
-    for index, resource in enumerate(resources):
-        if resource.name == "catalog-reindex":
-            props = copy.deepcopy(resource.properties)
-            props["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] = (
-                UNKNOWN_STRING
-            )
-            resources[index] = PolicyResource(**{**resource.__dict__, "properties": props})
-    return resources
+INVALID_CONFIG = {
+    "k8s-no-such-policy": "mandatory",
+    "k8s-minimum-replicas": {"minReplica": 2},
+    "postgres-backup-policy": {"minBackupRetentionDays": "thirty"},
+    "k8s-image-pinned": "blocking",
+    "all": {"allowedRegistries": []},
+}
+
+THROWAWAY_PACKS = {
+    "fails-to-boot": "raise RuntimeError('rules module is broken')\n",
+    "prints-garbage": "print('hello from a debug print', flush=True)\nimport time\ntime.sleep(9)\n",
+    "never-reports-port": "import time\ntime.sleep(9)\n",
+    "policy-raises": """
+        from pulumi_policy import PolicyPack, ResourceValidationPolicy
+
+        def explode(args, report):
+            raise ValueError("rule bug")
+
+        PolicyPack(
+            name="broken",
+            policies=[ResourceValidationPolicy(name="explode", description="d", validate=explode)],
+        )
+        """,
+}
+
+
+def _pack(root: Path, name: str) -> Path:
+    pack = root / name
+    pack.mkdir()
+    (pack / "PulumiPolicy.yaml").write_text("runtime: python\n", encoding="utf-8")
+    (pack / "__main__.py").write_text(textwrap.dedent(THROWAWAY_PACKS[name]), encoding="utf-8")
+    return pack
+
+
+def _outcome(run: Callable[[], list[Violation]]) -> Outcome:
+    try:
+        return run()
+    except PolicyPackError as error:
+        return error
 
 
 @pytest.fixture(scope="module")
-def violations(compliant: list[PolicyResource]) -> list[Violation]:
-    return run_policy_pack(
-        [*compliant, *_offenders()],
-        pack_dir=PACK_DIR,
-        project="micromart",
-        stack="staging",
-        policy_config=_staging_config(),
-    )
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    packs = tmp_path_factory.mktemp("packs")
+    any_resource = PolicyResource(urn=_urn("t:m:R", "r"), type="t:m:R", name="r", properties={})
+    common: dict[str, Any] = {"project": "micromart", "stack": "staging"}
+    scenarios: dict[str, Callable[[], list[Violation]]] = {
+        "staging": lambda: run_policy_pack(
+            [*_compliant(), *_offenders()],
+            pack_dir=PACK_DIR,
+            policy_config=_staging_config(),
+            **common,
+        ),
+        "invalid-config": lambda: run_policy_pack(
+            [], pack_dir=PACK_DIR, policy_config=INVALID_CONFIG, **common
+        ),
+        "fails-to-boot": lambda: run_policy_pack(
+            [], pack_dir=_pack(packs, "fails-to-boot"), **common
+        ),
+        "prints-garbage": lambda: run_policy_pack(
+            [], pack_dir=_pack(packs, "prints-garbage"), **common
+        ),
+        "never-reports-port": lambda: run_policy_pack(
+            [], pack_dir=_pack(packs, "never-reports-port"), timeout=0.5, **common
+        ),
+        "policy-raises": lambda: run_policy_pack(
+            [any_resource], pack_dir=_pack(packs, "policy-raises"), **common
+        ),
+    }
+    with ThreadPoolExecutor(max_workers=len(scenarios)) as pool:
+        futures = {name: pool.submit(_outcome, run) for name, run in scenarios.items()}
+    return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def violations(runs: dict[str, Outcome]) -> list[Violation]:
+    outcome = runs["staging"]
+    assert isinstance(outcome, list), outcome
+    return outcome
+
+
+def _error(runs: dict[str, Outcome], name: str) -> str:
+    outcome = runs[name]
+    assert isinstance(outcome, PolicyPackError), f"{name} should fail, got {outcome}"
+    return str(outcome)
 
 
 def test_root_deployment_is_a_mandatory_violation(violations: list[Violation]) -> None:
     root = _urn("kubernetes:apps/v1:Deployment", "sandbox-root")
     found = [v for v in violations if v.urn == root and v.policy == "k8s-run-as-non-root"]
-    assert found == [
-        Violation(
-            "k8s-run-as-non-root", "mandatory", root, "container 'orders': runAsUser is 0 (root)"
-        ),
-        Violation(
-            "k8s-run-as-non-root",
-            "mandatory",
-            root,
-            "initContainer 'migrate': runAsUser is 0 (root)",
-        ),
+    assert [(v.level, v.message) for v in found] == [
+        ("mandatory", "container 'orders': runAsUser is 0 (root)"),
+        ("mandatory", "initContainer 'migrate': runAsUser is 0 (root)"),
     ]
     # Stack rules report against the offending resource too, not against the stack.
-    stack_level = {v.policy for v in violations if v.urn == root}
-    assert {
+    stack_rules = {
         "k8s-namespace-default-deny",
         "k8s-deployment-pdb",
         "k8s-deployment-network-policy",
-    } <= stack_level
+    }
+    assert stack_rules <= {v.policy for v in violations if v.urn == root}
 
 
-def test_compliant_resources_have_no_mandatory_violations(
-    violations: list[Violation], compliant: list[PolicyResource]
-) -> None:
-    rabbitmq = _urn("kubernetes:apps/v1:StatefulSet", "rabbitmq")
-    compliant_urns = {r.urn for r in compliant} | {""}
+def test_compliant_resources_have_no_mandatory_violations(violations: list[Violation]) -> None:
+    compliant_urns = {r.urn for r in _compliant()} | {""}
     mandatory = [v for v in violations if v.level == "mandatory" and v.urn in compliant_urns]
-    # The only one is the protect requirement switched on for this run: postgres is protected
-    # through the resource options, rabbitmq's StatefulSet is not.
+    # The only one is the protect requirement switched on for this run (see _staging_config).
     assert mandatory == [
         Violation(
             "protect-stateful-resources",
             "mandatory",
-            rabbitmq,
+            _urn("kubernetes:apps/v1:StatefulSet", "rabbitmq"),
             "kubernetes:apps/v1:StatefulSet 'rabbitmq' holds data but is not protected",
         )
     ]
@@ -175,68 +236,35 @@ def test_violations_are_sorted(violations: list[Violation]) -> None:
     assert violations == sorted(violations, key=lambda v: (v.policy, v.urn, v.message, v.level))
 
 
-@pytest.mark.parametrize(
-    ("config", "error"),
-    [
-        ({"k8s-no-such-policy": "mandatory"}, "unknown policies: k8s-no-such-policy"),
-        ({"k8s-minimum-replicas": {"minReplica": 2}}, "undeclared keys: minReplica"),
-        ({"k8s-minimum-replicas": {"minReplicas": "two"}}, "is not of type 'integer'"),
-        ({"k8s-image-pinned": "blocking"}, "is not one of advisory"),
-    ],
-)
-def test_invalid_config_is_rejected(config: dict[str, Any], error: str) -> None:
-    with pytest.raises(PolicyPackError, match=error):
-        run_policy_pack(
-            [], pack_dir=PACK_DIR, project="micromart", stack="staging", policy_config=config
-        )
+def test_invalid_config_lists_every_problem(runs: dict[str, Outcome]) -> None:
+    assert _error(runs, "invalid-config").splitlines() == [
+        "invalid policy config:",
+        "  k8s-image-pinned: enforcement level 'blocking' is not one of advisory, mandatory, "
+        "remediate, disabled",
+        "  all: may only set an enforcement level",
+        "  k8s-no-such-policy: no such policy in the pack",
+        "  k8s-minimum-replicas: undeclared keys minReplica",
+        "  postgres-backup-policy.minBackupRetentionDays: 'thirty' is not of type 'integer'",
+    ]
 
 
-def _pack(tmp_path: Path, main: str) -> Path:
-    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\n", encoding="utf-8")
-    (tmp_path / "__main__.py").write_text(textwrap.dedent(main), encoding="utf-8")
-    return tmp_path
+def test_pack_that_fails_to_boot_raises_with_its_stderr(runs: dict[str, Outcome]) -> None:
+    error = _error(runs, "fails-to-boot")
+    assert "exited with code 1 before reporting its port" in error
+    assert "rules module is broken" in error
 
 
-def test_pack_that_fails_to_boot_raises(tmp_path: Path) -> None:
-    pack = _pack(tmp_path, "raise RuntimeError('rules module is broken')\n")
-    with pytest.raises(
-        PolicyPackError, match="exited with code 1 before reporting its port"
-    ) as raised:
-        run_policy_pack([], pack_dir=pack, project="micromart", stack="staging")
-    assert "rules module is broken" in str(raised.value)
-
-
-def test_pack_that_prints_garbage_raises(tmp_path: Path) -> None:
-    pack = _pack(
-        tmp_path, "print('hello from a debug print', flush=True)\nimport time\ntime.sleep(30)\n"
+def test_pack_that_prints_garbage_raises(runs: dict[str, Outcome]) -> None:
+    assert "printed 'hello from a debug print' instead of its port" in _error(
+        runs, "prints-garbage"
     )
-    with pytest.raises(
-        PolicyPackError, match="printed 'hello from a debug print' instead of its port"
-    ):
-        run_policy_pack([], pack_dir=pack, project="micromart", stack="staging")
 
 
-def test_pack_that_never_reports_a_port_times_out(tmp_path: Path) -> None:
-    pack = _pack(tmp_path, "import time\ntime.sleep(30)\n")
-    with pytest.raises(PolicyPackError, match=r"timed out after 0\.5s"):
-        run_policy_pack([], pack_dir=pack, project="micromart", stack="staging", timeout=0.5)
+def test_pack_that_never_reports_a_port_times_out(runs: dict[str, Outcome]) -> None:
+    assert "timed out after 0.5s" in _error(runs, "never-reports-port")
 
 
-def test_policy_that_raises_is_an_error(tmp_path: Path) -> None:
-    pack = _pack(
-        tmp_path,
-        """
-        from pulumi_policy import PolicyPack, ResourceValidationPolicy
-
-        def explode(args, report):
-            raise ValueError("rule bug")
-
-        PolicyPack(
-            name="broken",
-            policies=[ResourceValidationPolicy(name="explode", description="d", validate=explode)],
-        )
-        """,
-    )
-    resource = PolicyResource(urn=_urn("t:m:R", "r"), type="t:m:R", name="r", properties={})
-    with pytest.raises(PolicyPackError, match="Analyze failed"):
-        run_policy_pack([resource], pack_dir=pack, project="micromart", stack="staging")
+def test_policy_that_raises_is_an_error(runs: dict[str, Outcome]) -> None:
+    error = _error(runs, "policy-raises")
+    assert "Analyze failed (UNKNOWN)" in error
+    assert "rule bug" in error

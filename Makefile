@@ -1,0 +1,40 @@
+# Two commands a newcomer needs: `make synth` (render a stack offline) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+STACK ?= staging
+BIN := $(VENV)/bin
+
+.PHONY: install synth test lint typecheck unit bench schema clean
+
+install: $(BIN)/.installed
+
+# pip (not uv) compiles bytecode at install time; without it, every synth would recompile the
+# Azure SDK's thousands of modules when PYTHONDONTWRITEBYTECODE is set.
+$(BIN)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+synth: install
+	$(BIN)/python -m tools.cli --stack $(STACK)
+
+test: lint typecheck unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+unit: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+schema: install
+	$(BIN)/python -m tools.schema --write
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache
