@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pulumi
-import pulumi_azure_native.resources as resources
+from pulumi_azure_native import resources
 
 from components.azure import Placement
 from components.cluster import Cluster, ClusterArgs

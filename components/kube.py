@@ -1,4 +1,4 @@
-"""Kubernetes building blocks every component shares: labels, hardened security contexts, DNS egress.
+"""Shared Kubernetes building blocks: labels, hardened security contexts, DNS egress.
 
 Kept in one place so the restricted Pod Security profile is defined once and cannot drift between
 the microservices and RabbitMQ.

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_azure_native.network as network
-import pulumi_azure_native.privatedns as privatedns
+from pulumi_azure_native import network, privatedns
 
 from components.azure import POSTGRES_DELEGATION, Placement
 from components.config.stack import NetworkConfig

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_azure_native.authorization as authorization
 import pulumi_azure_native.containerregistry as acr
+from pulumi_azure_native import authorization
 
 from components.azure import ACR_PULL_ROLE_ID, Placement
 from components.config.stack import RegistryConfig

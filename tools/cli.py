@@ -22,8 +22,8 @@ from tools.synth import (
     manifest_documents,
     plan_document,
     resource_counts,
+    synthesize,
 )
-from tools.synth import synthesize
 
 EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_build(result: SynthResult, findings: list[Finding], target: Path) -> None:
-    """Write everything into a sibling folder first, so a failed run leaves the last build intact."""
+    """Write into a sibling folder, then swap: a failed run leaves the last build intact."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.partial"
     retired = target.parent / f".{target.name}.previous"

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any, TypeAlias
 
 import grpc
@@ -36,21 +37,25 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 __all__ = ["PolicyPackError", "PolicyResource", "Violation", "run_policy_pack"]
 
 _Level: TypeAlias = analyzer_pb2.EnforcementLevel.ValueType
-_LEVELS: Mapping[str, _Level] = {
-    "advisory": analyzer_pb2.ADVISORY,
-    "mandatory": analyzer_pb2.MANDATORY,
-    "remediate": analyzer_pb2.REMEDIATE,
-    "disabled": analyzer_pb2.DISABLED,
-}
-_LEVEL_NAMES: Mapping[_Level, str] = {number: name for name, number in _LEVELS.items()}
+_LEVELS: Mapping[str, _Level] = MappingProxyType(
+    {
+        "advisory": analyzer_pb2.ADVISORY,
+        "mandatory": analyzer_pb2.MANDATORY,
+        "remediate": analyzer_pb2.REMEDIATE,
+        "disabled": analyzer_pb2.DISABLED,
+    }
+)
+_LEVEL_NAMES: Mapping[_Level, str] = MappingProxyType({n: name for name, n in _LEVELS.items()})
 # The SDK's own server accepts 400 MiB; a whole-stack response can exceed gRPC's 4 MiB default.
 _MAX_MESSAGE_BYTES = 400 * 1024 * 1024
 _SHUTDOWN_GRACE_SECONDS = 5.0
 _STDERR_TAIL_CHARS = 4000
+# The engine's placeholder for backends without organizations.
+_ORGANIZATION = "organization"
 # What pulumi_policy reports when a policy touched a value that only exists after deployment.
 _UNKNOWN_NOTICE = re.compile(
     r"^can't run policy '[^']*' from policy pack '[^']*' during preview: "
-    r".* value at \S* can't be known during preview$",
+    r".* value at .* can't be known during preview$",
     re.DOTALL,
 )
 
@@ -93,7 +98,14 @@ def run_policy_pack(
     policy_config: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
 ) -> list[Violation]:
-    """Analyze `resources` with the pack in `pack_dir`; `timeout` bounds the whole run."""
+    """Analyze `resources` with the pack in `pack_dir` and return its diagnostics.
+
+    `policy_config` uses the `pulumi preview --policy-pack-config` JSON format:
+    {"<policy>": "<level>" | {"enforcementLevel"?: "<level>", "<key>": value}, "all"?: "<level>"}.
+    `timeout` bounds the whole run, boot included. The pack runs under this interpreter
+    (sys.executable), which must have pulumi-policy installed. Raises PolicyPackError when the
+    pack does not boot, breaks the protocol, a policy raises, the config is invalid, or time is up.
+    """
     deadline = _Deadline(timeout)
     with _running_pack(Path(pack_dir), project, stack, deadline) as pack:
         pack.configure(project, stack, policy_config or {})
@@ -170,10 +182,6 @@ class _Pack:
         info = self.call("GetAnalyzerInfo", empty_pb2.Empty())
         configs = _reconcile_config(list(info.policies), policy_config)
         self.call("Configure", analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=configs))
-
-
-# The engine's placeholder for backends without organizations.
-_ORGANIZATION = "organization"
 
 
 @contextmanager

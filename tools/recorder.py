@@ -1,4 +1,4 @@
-"""A mock resource monitor that remembers what the program registered, as the engine would see it."""
+"""A mock resource monitor that remembers what the program registered, as the engine sees it."""
 
 from __future__ import annotations
 
@@ -49,20 +49,24 @@ class RecordedResource:
 
 def _convert(value: Any, *, reveal: bool) -> Any:
     if isinstance(value, dict):
-        sig = value.get(SIG_KEY)
-        if sig == SECRET_SIG:
-            return _convert(value.get("value"), reveal=reveal) if reveal else SECRET_PLACEHOLDER
-        if sig == RESOURCE_SIG:
-            return value.get("urn", "")
-        if sig in ASSET_SIGS:
-            return {key: item for key, item in value.items() if key != SIG_KEY}
-        return {key: _convert(item, reveal=reveal) for key, item in sorted(value.items())}
+        return _convert_object(value, reveal=reveal)
     if isinstance(value, list):
         return [_convert(item, reveal=reveal) for item in value]
     if isinstance(value, float) and value.is_integer():
         # The wire format only has doubles; manifests and plans read better with integers.
         return int(value)
     return value
+
+
+def _convert_object(value: dict[str, Any], *, reveal: bool) -> Any:
+    sig = value.get(SIG_KEY)
+    if sig == SECRET_SIG:
+        return _convert(value.get("value"), reveal=reveal) if reveal else SECRET_PLACEHOLDER
+    if sig == RESOURCE_SIG:
+        return value.get("urn", "")
+    if sig in ASSET_SIGS:
+        return {key: item for key, item in value.items() if key != SIG_KEY}
+    return {key: _convert(item, reveal=reveal) for key, item in sorted(value.items())}
 
 
 def provider_urn(reference: str) -> str:

@@ -33,6 +33,11 @@ PROGRAM_PACKAGES = ("components",)
 class ProgramError(Exception):
     """The program could not be evaluated: bad config, bad spec or a bug. Exit code 2."""
 
+    def __init__(self, message: str, registered: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        # URNs the program had registered before it failed: a config error must leave none.
+        self.registered = registered
+
 
 @dataclass(frozen=True)
 class StackInput:
@@ -88,8 +93,12 @@ def synthesize(project_dir: Path, stack: str, stack_input: StackInput | None = N
     asyncio.set_event_loop(loop)
     try:
         monitor = _configure_runtime(project_dir, stack, stack_input)
-        with _program_environment(project_dir):
-            _evaluate(project_dir, loop)
+        try:
+            with _program_environment(project_dir):
+                _evaluate(project_dir, loop)
+        except ProgramError as error:
+            registered = tuple(r.urn for r in monitor.recorded if r.type != STACK_TYPE)
+            raise ProgramError(str(error), registered) from error.__cause__
         outputs = _resolve_outputs(loop)
     finally:
         loop.close()
@@ -127,11 +136,14 @@ def _program_environment(project_dir: Path) -> Iterator[None]:
 
 def _evaluate(project_dir: Path, loop: asyncio.AbstractEventLoop) -> None:
     try:
-        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
-        loop.run_until_complete(wait_for_rpcs())
+        try:
+            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+        finally:
+            # Drain what was queued (at least the root Stack) even when the program failed.
+            loop.run_until_complete(wait_for_rpcs())
     except pulumi.RunError as error:
         raise ProgramError(str(error)) from None
-    except Exception as error:  # noqa: BLE001 - any program failure is reported, not raised raw
+    except Exception as error:
         raise ProgramError(f"program failed: {type(error).__name__}: {error}") from error
 
 
@@ -204,7 +216,7 @@ def _manifest_inputs(resource: RecordedResource) -> dict[str, Any]:
 
 
 def component_of(result: SynthResult, resource: RecordedResource) -> str:
-    """The top-level component a resource belongs to (the child of the Stack on its parent chain)."""
+    """The top-level component (the Stack's child on the parent chain) a resource belongs to."""
     by_urn = {item.urn: item for item in result.resources}
     current = resource
     while current.parent and by_urn.get(current.parent, current).type != STACK_TYPE:

@@ -127,17 +127,18 @@ def _merge_spec(
     stack_name: str,
     services_dir: Path,
 ) -> ServiceSpec:
+    # The spec must stand on its own: a value an override happens to hide is still wrong.
+    try:
+        ServiceSpec.model_validate(raw_spec)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, _spec_label(folder, services_dir), "")) from None
     override = stack.services.get(folder)
     override_raw = override.model_dump(by_alias=True, exclude_none=True) if override else {}
-    merged = _deep_merge(raw_spec, override_raw)
     try:
-        return ServiceSpec.model_validate(merged)
+        return ServiceSpec.model_validate(_deep_merge(raw_spec, override_raw))
     except ValidationError as error:
-        first_key = str(error.errors()[0]["loc"][0]) if error.errors()[0]["loc"] else ""
-        if first_key and first_key in override_raw:
-            prefix = f"{PROJECT}:services.{folder}."
-            raise ConfigError(_describe(error, stack_file(stack_name), prefix)) from None
-        raise ConfigError(_describe(error, _spec_label(folder, services_dir), "")) from None
+        prefix = f"{PROJECT}:services.{folder}."
+        raise ConfigError(_describe(error, stack_file(stack_name), prefix)) from None
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,15 +157,18 @@ def _check_catalog(specs: Sequence[tuple[str, ServiceSpec]], services_dir: Path)
     """Rules that span services: names, the call graph, the public edge, databases."""
     owners: dict[str, str] = {}
     for folder, spec in specs:
-        label = _spec_label(folder, services_dir)
         owner = owners.setdefault(spec.name, folder)
         if owner != folder:
             raise ConfigError(
-                f"{label}: name: '{spec.name}' is already declared by "
-                f"{_spec_label(owner, services_dir)}"
+                f"{_spec_label(folder, services_dir)}: name: '{spec.name}' is already declared "
+                f"by {_spec_label(owner, services_dir)}"
             )
+    for folder, spec in specs:
         if spec.name != folder:
-            raise ConfigError(f"{label}: name: '{spec.name}' must match its folder '{folder}'")
+            raise ConfigError(
+                f"{_spec_label(folder, services_dir)}: name: '{spec.name}' must match its "
+                f"folder '{folder}'"
+            )
     known = sorted(owners)
     for folder, spec in specs:
         for index, callee in enumerate(spec.calls):
@@ -195,8 +199,11 @@ def _describe(error: ValidationError, file_label: str, key_prefix: str) -> str:
     lines = []
     for detail in error.errors():
         path = _key_path(detail["loc"])
-        key = f"{key_prefix}{path}" if path else key_prefix.rstrip(".") or "(document)"
-        lines.append(f"{file_label}: {key}: {_rule(detail)}")
+        key = f"{key_prefix}{path}" if path else key_prefix.rstrip(".")
+        # A rule that spans keys names them itself ("calls: ..."), so it needs no key prefix.
+        lines.append(
+            f"{file_label}: {key}: {_rule(detail)}" if key else f"{file_label}: {_rule(detail)}"
+        )
     return "\n".join(lines)
 
 

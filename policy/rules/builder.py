@@ -6,13 +6,14 @@ every policy carry the same metadata (mandatory level, severity, remediation ste
 
 Properties arrive wrapped in pulumi_policy's unknown-checking proxies, which are
 `collections.abc.Mapping` / `Sequence` but *not* dict/list: always test against the ABCs, and
-never copy a whole proxy (reading an unknown value raises, which the SDK turns into an advisory
+never copy a whole resource (reading an unknown value raises, which the SDK turns into an advisory
 "can't be known during preview" diagnostic for the whole policy).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from pulumi_policy import (
@@ -45,7 +46,7 @@ __all__ = [
     "stack_policy",
 ]
 
-EMPTY: Mapping[str, Any] = {}
+EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class Finding(NamedTuple):

@@ -38,6 +38,9 @@ def test_config_value_falls_back_to_schema_default() -> None:
 def test_resource_policy_only_checks_its_types_and_is_mandatory() -> None:
     seen: list[str] = []
 
+    def report(message: str, urn: str | None = None) -> None:
+        seen.append(message)
+
     def check(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"bad {args.resource_type}"
 
@@ -49,8 +52,8 @@ def test_resource_policy_only_checks_its_types_and_is_mandatory() -> None:
         severity=Severity.LOW,
         remediation="r",
     )
-    policy.validate(_args("a"), lambda message, urn=None: seen.append(message))
-    policy.validate(_args("b"), lambda message, urn=None: seen.append(message))
+    policy.validate(_args("a"), report)
+    policy.validate(_args("b"), report)
     assert seen == ["bad a"]
     assert policy.enforcement_level is EnforcementLevel.MANDATORY
     assert policy.remediation_steps == "r"
@@ -58,6 +61,9 @@ def test_resource_policy_only_checks_its_types_and_is_mandatory() -> None:
 
 def test_stack_policy_reports_each_finding_once() -> None:
     seen: list[tuple[str, str | None]] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        seen.append((message, urn))
 
     def check(args: StackValidationArgs) -> Iterator[builder.Finding]:
         yield builder.Finding("urn:a", "m")
@@ -68,9 +74,7 @@ def test_stack_policy_reports_each_finding_once() -> None:
         name="p", description="d.", check=check, severity=Severity.LOW, remediation="r"
     )
     resource = PolicyResource("t", {}, "urn:a", "a", OPTIONS, None, None, [], {})
-    policy.validate(
-        StackValidationArgs([resource]), lambda message, urn=None: seen.append((message, urn))
-    )
+    policy.validate(StackValidationArgs([resource]), report)
     assert seen == [("m", "urn:a"), ("stack-wide", None)]
 
 

@@ -41,11 +41,10 @@ def test_missing_or_malformed_pod_spec_has_no_containers() -> None:
 
 
 def test_container_security_context_overrides_pod() -> None:
-    spec = {
+    spec: dict[str, Any] = {
         "securityContext": {"runAsUser": 0, "runAsNonRoot": True},
-        "containers": [{"name": "a"}],
+        "containers": [{"name": "a", "securityContext": {"runAsUser": 1000}}],
     }
-    spec["containers"][0]["securityContext"] = {"runAsUser": 1000}
     (container,) = kube.containers(spec)
     assert kube.effective_security(spec, container, "runAsUser") == 1000
     assert kube.effective_security(spec, container, "runAsNonRoot") is True

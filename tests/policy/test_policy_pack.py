@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 from pulumi_policy import EnforcementLevel, Policy

@@ -6,6 +6,12 @@ import copy
 from typing import Any
 
 import pytest
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from policy.rules import workloads
@@ -51,9 +57,7 @@ def test_registry_allowed(reference: str, allowed: list[str], ok: bool) -> None:
     assert registry_allowed(parse_image(reference), allowed) is ok
 
 
-def _args_with_unknown_image(baseline: list[dict[str, Any]]) -> Any:
-    from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
-
+def _args_with_unknown_image(baseline: list[dict[str, Any]]) -> ResourceValidationArgs:
     orders = copy.deepcopy(next(r for r in baseline if r["name"] == "orders"))
     orders["props"]["spec"]["template"]["spec"]["containers"][0]["image"] = UNKNOWN_STRING_VALUE
     options = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
@@ -71,10 +75,15 @@ def test_unknown_image_only_stops_image_rules(baseline: list[dict[str, Any]]) ->
     # During preview the pushed digest is unknown: the image rules must be the only casualties.
     args = _args_with_unknown_image(baseline)
     reported: list[str] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append(message)
+
     for policy in workloads.POLICIES:
+        assert isinstance(policy, ResourceValidationPolicy)
         if policy.name.startswith("k8s-image-"):
             with pytest.raises(UnknownValueError):
-                policy.validate(args, lambda message, urn=None: reported.append(message))  # type: ignore[attr-defined]
+                policy.validate(args, report)
         else:
-            policy.validate(args, lambda message, urn=None: reported.append(message))  # type: ignore[attr-defined]
+            policy.validate(args, report)
     assert reported == []

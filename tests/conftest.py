@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.synthesis import PROJECT_DIR
+from tools.synth import SynthResult, synthesize
+
+
+@pytest.fixture(scope="session")
+def staging() -> SynthResult:
+    return synthesize(PROJECT_DIR, "staging")
+
+
+@pytest.fixture(scope="session")
+def production() -> SynthResult:
+    return synthesize(PROJECT_DIR, "production")
