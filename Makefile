@@ -24,8 +24,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Each service is its own build context with a package named `app`, so each is checked alone.
 typecheck: install
 	$(BIN)/mypy .
+	for service in services/*/; do $(BIN)/mypy --strict --python-version 3.12 "$$service"app/*.py || exit 1; done
 
 unit: install
 	$(BIN)/python -m pytest

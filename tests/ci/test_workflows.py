@@ -37,9 +37,7 @@ SELF_REFERENCE = ("$/", "./")
 PULUMI_ACTION = "pulumi/actions"
 PULUMI_RUN = re.compile(r"\bpulumi\s+(preview|up|update)\b")
 EXPRESSION = re.compile(r"^\$\{\{\s*([\w.-]+)\s*\}\}$")
-SAME_REPO_CONDITION = (
-    "github.event.pull_request.head.repo.full_name == github.repository"
-)
+SAME_REPO_CONDITION = "github.event.pull_request.head.repo.full_name == github.repository"
 
 
 # --------------------------------------------------------------------------------------
@@ -59,9 +57,7 @@ def _workflow_files() -> list[Path]:
 
 
 def _action_files() -> list[Path]:
-    return sorted(
-        [*ACTIONS_DIR.glob("*/action.yml"), *ACTIONS_DIR.glob("*/action.yaml")]
-    )
+    return sorted([*ACTIONS_DIR.glob("*/action.yml"), *ACTIONS_DIR.glob("*/action.yaml")])
 
 
 def _workflow(name: str) -> dict[str, Any]:
@@ -172,9 +168,7 @@ def _tool(name: str) -> str:
             return str(candidate)
     found = shutil.which(name)
     if found is None:
-        pytest.fail(
-            f"{name} is not installed: it is pinned in requirements.txt (make install)"
-        )
+        pytest.fail(f"{name} is not installed: it is pinned in requirements.txt (make install)")
     return found
 
 
@@ -195,9 +189,7 @@ def test_actionlint_reports_nothing() -> None:
         timeout=120,
         check=False,
     )
-    assert result.returncode == 0, (
-        f"actionlint findings:\n{result.stdout}{result.stderr}"
-    )
+    assert result.returncode == 0, f"actionlint findings:\n{result.stdout}{result.stderr}"
 
 
 def test_zizmor_offline_reports_nothing() -> None:
@@ -216,9 +208,7 @@ def test_zizmor_offline_reports_nothing() -> None:
     assert result.returncode == 0, f"zizmor findings:\n{output}"
     assert "No findings to report" in output, output
     for path in [*_workflow_files(), *_action_files(), GITHUB / "dependabot.yml"]:
-        assert f"completed {path.relative_to(ROOT)}" in output, (
-            f"zizmor skipped {path}:\n{output}"
-        )
+        assert f"completed {path.relative_to(ROOT)}" in output, f"zizmor skipped {path}:\n{output}"
 
 
 # --------------------------------------------------------------------------------------
@@ -233,12 +223,8 @@ def test_every_action_is_pinned_to_a_full_commit_sha() -> None:
             target = _local_target(ref)
             assert target.exists(), f"{where}: {ref} does not exist"
             continue
-        assert not ref.startswith("docker://"), (
-            f"{where}: docker action {ref} is not allowed"
-        )
-        assert SHA_PINNED.match(ref), (
-            f"{where}: {ref} is not pinned to a 40-hex commit SHA"
-        )
+        assert not ref.startswith("docker://"), f"{where}: docker action {ref} is not allowed"
+        assert SHA_PINNED.match(ref), f"{where}: {ref} is not pinned to a 40-hex commit SHA"
 
     # The human-readable release next to every SHA (what Dependabot updates alongside it).
     for path in [*_workflow_files(), *_action_files()]:
@@ -309,9 +295,7 @@ KNOWN_INPUTS: dict[str, frozenset[str]] = {
         ]
     ),
     # azure/use-kubelogin v1.3
-    "azure/use-kubelogin": frozenset(
-        ["kubelogin-version", "skip-cache", "github-api-base-url"]
-    ),
+    "azure/use-kubelogin": frozenset(["kubelogin-version", "skip-cache", "github-api-base-url"]),
     # azure/login v3.0.0
     "azure/login": frozenset(
         [
@@ -339,9 +323,7 @@ def test_inputs_of_pinned_actions_exist() -> None:
 
 def test_checkout_never_persists_credentials() -> None:
     checkouts = [
-        (w, s)
-        for w, s in _all_steps()
-        if _action_name(s.get("uses", "")) == "actions/checkout"
+        (w, s) for w, s in _all_steps() if _action_name(s.get("uses", "")) == "actions/checkout"
     ]
     assert checkouts
     for where, step in checkouts:
@@ -370,17 +352,11 @@ def test_permissions_are_least_privilege() -> None:
         )
         for job_id, spec in _jobs(workflow).items():
             permissions = spec.get("permissions")
-            assert isinstance(permissions, dict), (
-                f"{path.name}: job {job_id} has no permission map"
-            )
+            assert isinstance(permissions, dict), f"{path.name}: job {job_id} has no permission map"
             for scope, level in permissions.items():
-                assert level in ("read", "write", "none"), (
-                    f"{path.name}: {job_id}.{scope}={level}"
-                )
+                assert level in ("read", "write", "none"), f"{path.name}: {job_id}.{scope}={level}"
                 if level == "write":
-                    assert scope in allowed_writes, (
-                        f"{path.name}: job {job_id} writes {scope}"
-                    )
+                    assert scope in allowed_writes, f"{path.name}: job {job_id} writes {scope}"
 
 
 # --------------------------------------------------------------------------------------
@@ -404,9 +380,7 @@ def test_python_jobs_use_311_and_install_with_make_install() -> None:
         python_jobs.append(job.job_id)
         assert len(setups) == 1, f"{job.label}: expected one actions/setup-python step"
         version = job.steps[setups[0]].get("with", {}).get("python-version")
-        assert version == "3.11", (
-            f'{job.label}: python-version must be the string "3.11"'
-        )
+        assert version == "3.11", f'{job.label}: python-version must be the string "3.11"'
         assert "make install" in runs[setups[0] + 1 :], (
             f"{job.label}: `make install` must follow actions/setup-python"
         )
@@ -420,9 +394,7 @@ def test_python_jobs_use_311_and_install_with_make_install() -> None:
                 f"{job.label}: runs make before `make install`"
             )
     # Four jobs install Python: test (reusable), preview, up-staging, up-production.
-    assert {"test", "preview", "up-staging", "up-production"} <= set(python_jobs), (
-        python_jobs
-    )
+    assert {"test", "preview", "up-staging", "up-production"} <= set(python_jobs), python_jobs
 
 
 def test_install_path_is_the_one_of_the_makefile_and_ci_script() -> None:
@@ -432,15 +404,12 @@ def test_install_path_is_the_one_of_the_makefile_and_ci_script() -> None:
     for path in (makefile, ci_run, requirements):
         assert path.is_file(), f"missing {path.relative_to(ROOT)}"
     make_text = makefile.read_text(encoding="utf-8")
-    assert re.search(r"^install\s*:", make_text, re.MULTILINE), (
-        "Makefile has no install target"
-    )
-    assert "requirements.txt" in make_text, (
-        "Makefile does not install from requirements.txt"
-    )
+    assert re.search(r"^install\s*:", make_text, re.MULTILINE), "Makefile has no install target"
+    assert "requirements.txt" in make_text, "Makefile does not install from requirements.txt"
     ci_text = ci_run.read_text(encoding="utf-8")
-    assert "requirements.txt" in ci_text, (
-        ".ci/run does not install from requirements.txt"
+    # .ci/run installs through the Makefile, so CI, README and workflows share one path.
+    assert re.search(r"^make install\b", ci_text, re.MULTILINE), (
+        ".ci/run does not install with `make install`"
     )
     # The composite action pins the Pulumi CLI to the SDK's version: the pin must be exact.
     assert re.search(
@@ -472,14 +441,10 @@ def _matrix_values(job: Job, key: str) -> tuple[str, ...]:
 def _resolve_stack(job: Job, expression: str) -> tuple[str, ...]:
     match = EXPRESSION.match(expression)
     if match is None:
-        assert "${{" not in expression, (
-            f"{job.label}: cannot resolve stack {expression!r}"
-        )
+        assert "${{" not in expression, f"{job.label}: cannot resolve stack {expression!r}"
         return (expression,)
     context, _, key = match.group(1).partition(".")
-    assert context == "matrix", (
-        f"{job.label}: stack from {expression!r} cannot be checked"
-    )
+    assert context == "matrix", f"{job.label}: stack from {expression!r} cannot be checked"
     return _matrix_values(job, key)
 
 
@@ -502,9 +467,7 @@ def _pulumi_operations() -> list[PulumiOperation]:
                 if command not in ("preview", "up", "update"):
                     continue
                 stack_expression = str(inputs.get("stack-name", "")).rsplit("/", 1)[-1]
-                assert stack_expression, (
-                    f"{job.label}: pulumi/actions without stack-name"
-                )
+                assert stack_expression, f"{job.label}: pulumi/actions without stack-name"
                 assert inputs.get("policyPacks") == POLICY_PACK, (
                     f"{job.label}: pulumi {command} without policyPacks: {POLICY_PACK}"
                 )
@@ -520,48 +483,32 @@ def _pulumi_operations() -> list[PulumiOperation]:
                     found = PULUMI_RUN.search(line)
                     if found is None:
                         continue
-                    stack = re.search(
-                        r"(?:--stack|-s)[\s=]+(?:[\w.-]+/)*([\w.-]+)", line
-                    )
+                    stack = re.search(r"(?:--stack|-s)[\s=]+(?:[\w.-]+/)*([\w.-]+)", line)
                     assert stack, f"{job.label}: {line.strip()!r} names no --stack"
-                    assert re.search(
-                        rf"--policy-pack[\s=]+{POLICY_PACK}(?:\s|$)", line
-                    ), (
+                    assert re.search(rf"--policy-pack[\s=]+{POLICY_PACK}(?:\s|$)", line), (
                         f"{job.label}: {line.strip()!r} runs without --policy-pack {POLICY_PACK}"
                     )
                     config = f"{POLICY_PACK}/config/{stack.group(1)}.json"
-                    assert re.search(
-                        rf"--policy-pack-config[\s=]+{re.escape(config)}", line
-                    ), (
+                    assert re.search(rf"--policy-pack-config[\s=]+{re.escape(config)}", line), (
                         f"{job.label}: {line.strip()!r} runs without --policy-pack-config {config}"
                     )
                     _check_stacks(job, (stack.group(1),))
-                    operations.append(
-                        PulumiOperation(job, found.group(1), (stack.group(1),))
-                    )
+                    operations.append(PulumiOperation(job, found.group(1), (stack.group(1),)))
     return operations
 
 
 def test_every_pulumi_preview_and_up_runs_the_policy_pack() -> None:
-    assert (ROOT / POLICY_PACK / "PulumiPolicy.yaml").is_file(), (
-        "missing policy/PulumiPolicy.yaml"
-    )
+    assert (ROOT / POLICY_PACK / "PulumiPolicy.yaml").is_file(), "missing policy/PulumiPolicy.yaml"
     operations = _pulumi_operations()
     previewed = {s for op in operations if op.command == "preview" for s in op.stacks}
-    deployed = {
-        s for op in operations if op.command in ("up", "update") for s in op.stacks
-    }
+    deployed = {s for op in operations if op.command in ("up", "update") for s in op.stacks}
     assert previewed == set(STACKS), f"previews cover {previewed}"
     assert deployed == set(STACKS), f"updates cover {deployed}"
     for op in operations:
         if op.command == "preview":
-            assert op.job.source == "pull-request.yml", (
-                f"{op.job.label}: preview outside PRs"
-            )
+            assert op.job.source == "pull-request.yml", f"{op.job.label}: preview outside PRs"
         else:
-            assert op.job.source == "main.yml", (
-                f"{op.job.label}: update outside main.yml"
-            )
+            assert op.job.source == "main.yml", f"{op.job.label}: update outside main.yml"
 
 
 def test_every_pulumi_operation_is_authenticated_by_oidc_with_kubelogin() -> None:
@@ -570,9 +517,7 @@ def test_every_pulumi_operation_is_authenticated_by_oidc_with_kubelogin() -> Non
     # images are pushed with the Docker login made by `az acr login`. No stored secret at all.
     required_before = ("azure/login", "azure/use-kubelogin", "pulumi/auth-actions")
     for path in _workflow_files():
-        assert "secrets." not in path.read_text(encoding="utf-8"), (
-            f"{path.name} uses a secret"
-        )
+        assert "secrets." not in path.read_text(encoding="utf-8"), f"{path.name} uses a secret"
     for job in _all_jobs():
         names = [_action_name(step.get("uses", "")) for step in job.steps]
         for index, step in enumerate(job.steps):
@@ -580,19 +525,15 @@ def test_every_pulumi_operation_is_authenticated_by_oidc_with_kubelogin() -> Non
                 continue
             for action in required_before:
                 assert action in names[:index], f"{job.label}: {action} must run before"
-            assert any(
-                "az acr login" in str(s.get("run", "")) for s in job.steps[:index]
-            )
+            assert any("az acr login" in str(s.get("run", "")) for s in job.steps[:index])
             env = step.get("env", {})
             assert env.get("ARM_USE_OIDC") == "true", f"{job.label}: ARM_USE_OIDC"
             assert env.get("AAD_LOGIN_METHOD") == "azurecli", f"{job.label}: kubelogin"
             assert {"ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID"} <= set(env)
-            assert str(env.get("PULUMI_PYTHON_CMD", "")).endswith(
-                "/.venv/bin/python"
-            ), f"{job.label}: the policy pack must run on the project venv"
-            setup = next(
-                s for s in job.spec["steps"] if "pulumi-job-setup" in s.get("uses", "")
+            assert str(env.get("PULUMI_PYTHON_CMD", "")).endswith("/.venv/bin/python"), (
+                f"{job.label}: the policy pack must run on the project venv"
             )
+            setup = next(s for s in job.spec["steps"] if "pulumi-job-setup" in s.get("uses", ""))
             registry_required = setup["with"]["registry-required"]
             expected = "false" if step["with"]["command"] == "preview" else "true"
             assert registry_required == expected, f"{job.label}: registry-required"
@@ -604,9 +545,7 @@ def test_every_pulumi_operation_is_authenticated_by_oidc_with_kubelogin() -> Non
 
 def test_credential_free_test_job_is_shared_and_fork_safe() -> None:
     text = (WORKFLOW_DIR / "test.yml").read_text(encoding="utf-8")
-    assert "secrets." not in text and "vars." not in text, (
-        "test.yml must need no credential"
-    )
+    assert "secrets." not in text and "vars." not in text, "test.yml must need no credential"
     workflow = _workflow("test.yml")
     assert set(_triggers(workflow)) == {"workflow_call"}
     (job,) = _jobs(workflow).values()
@@ -616,9 +555,7 @@ def test_credential_free_test_job_is_shared_and_fork_safe() -> None:
     assert runs.index("make test") < runs.index("make synth STACK=staging")
     assert "make synth STACK=production" in runs
     uploads = [
-        s
-        for s in job["steps"]
-        if _action_name(s.get("uses", "")) == "actions/upload-artifact"
+        s for s in job["steps"] if _action_name(s.get("uses", "")) == "actions/upload-artifact"
     ]
     assert len(uploads) == 1 and uploads[0]["with"]["path"].rstrip("/") == "build"
     for name in ("pull-request.yml", "main.yml"):
@@ -635,25 +572,18 @@ def test_pull_request_workflow_previews_same_repo_branches_only() -> None:
     assert set(_triggers(workflow)) == {"pull_request"}
     preview = _jobs(workflow)["preview"]
     assert preview["needs"] in ("test", ["test"])
-    assert (
-        preview["if"].replace("${{", "").replace("}}", "").strip()
-        == SAME_REPO_CONDITION
-    )
+    assert preview["if"].replace("${{", "").replace("}}", "").strip() == SAME_REPO_CONDITION
     assert preview["permissions"] == {
         "contents": "read",
         "id-token": "write",
         "pull-requests": "write",
     }
-    assert "environment" not in preview, (
-        "a protected environment would gate every PR preview"
-    )
+    assert "environment" not in preview, "a protected environment would gate every PR preview"
     job = Job("pull-request.yml", "preview", preview, tuple(_expand(preview["steps"])))
     assert set(_matrix_values(job, "stack")) == set(STACKS)
     assert preview["concurrency"]["cancel-in-progress"] is False
     assert "matrix.stack" in preview["concurrency"]["group"]
-    (step,) = [
-        s for s in preview["steps"] if _action_name(s.get("uses", "")) == PULUMI_ACTION
-    ]
+    (step,) = [s for s in preview["steps"] if _action_name(s.get("uses", "")) == PULUMI_ACTION]
     assert step["with"]["command"] == "preview"
     assert step["with"]["comment-on-pr"] is True
 
@@ -674,9 +604,7 @@ def test_main_workflow_deploys_staging_then_production_one_update_per_stack() ->
         assert job["concurrency"]["cancel-in-progress"] is False
         assert stack in job["concurrency"]["group"]
         groups.add(job["concurrency"]["group"])
-        (step,) = [
-            s for s in job["steps"] if _action_name(s.get("uses", "")) == PULUMI_ACTION
-        ]
+        (step,) = [s for s in job["steps"] if _action_name(s.get("uses", "")) == PULUMI_ACTION]
         assert step["with"]["command"] == "up"
         assert step["with"]["stack-name"].endswith(f"/{stack}")
     assert len(groups) == len(STACKS), "each stack needs its own concurrency group"
@@ -691,9 +619,7 @@ def test_main_workflow_deploys_staging_then_production_one_update_per_stack() ->
 def test_no_workflow_uses_a_privileged_pull_request_trigger() -> None:
     for path in _workflow_files():
         triggers = _triggers(_load(path))
-        assert "pull_request_target" not in triggers, (
-            f"{path.name}: pull_request_target"
-        )
+        assert "pull_request_target" not in triggers, f"{path.name}: pull_request_target"
         assert "workflow_run" not in triggers, f"{path.name}: workflow_run"
 
 
@@ -712,6 +638,4 @@ def test_dependabot_updates_pip_and_actions_weekly_grouped() -> None:
     assert "/" in actions_dirs and "/.github/actions/*" in actions_dirs
     for entry in updates.values():
         assert entry["schedule"]["interval"] == "weekly"
-        assert entry.get("groups"), (
-            f"{entry['package-ecosystem']}: updates are not grouped"
-        )
+        assert entry.get("groups"), f"{entry['package-ecosystem']}: updates are not grouped"

@@ -54,9 +54,7 @@ def fetch(
             return error.code, error.read()
 
 
-def fetch_json(
-    url: str, method: str = "GET", body: bytes | None = None
-) -> tuple[int, Any]:
+def fetch_json(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, Any]:
     """(status, parsed JSON body)."""
     status, raw = fetch(url, method, body)
     return status, json.loads(raw)
@@ -155,9 +153,7 @@ def _wait_until_started(app: RunningApp, timeout: float) -> None:
 
 
 @contextmanager
-def run_app(
-    service_dir: Path | str, env: Mapping[str, str] | None = None
-) -> Iterator[str]:
+def run_app(service_dir: Path | str, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """Start the app in `service_dir` with `env`; yield its base URL (http://127.0.0.1:PORT)."""
     with start_app(service_dir, env) as app:
         yield app.url

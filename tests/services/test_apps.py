@@ -50,8 +50,7 @@ def test_every_service_has_an_app_package() -> None:
 
 def test_vendored_runtime_copies_are_identical() -> None:
     copies = {
-        name: (SERVICES_DIR / name / "app" / "runtime.py").read_text()
-        for name in SERVICE_NAMES
+        name: (SERVICES_DIR / name / "app" / "runtime.py").read_text() for name in SERVICE_NAMES
     }
     reference = copies["gateway"]
     assert [name for name, text in copies.items() if text != reference] == []
@@ -69,9 +68,7 @@ def test_apps_use_only_the_standard_library(name: str) -> None:
                 continue
             for module in modules:
                 top = module.split(".")[0]
-                assert top == "app" or top in sys.stdlib_module_names, (
-                    f"{source}: {module}"
-                )
+                assert top == "app" or top in sys.stdlib_module_names, f"{source}: {module}"
 
 
 # --- probes and readiness --------------------------------------------------------------
@@ -228,9 +225,7 @@ def refused_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def _gateway_env(
-    upstream: FakeUpstream, refused_url: str, timeout: str = "0.5"
-) -> dict[str, str]:
+def _gateway_env(upstream: FakeUpstream, refused_url: str, timeout: str = "0.5") -> dict[str, str]:
     return {
         "REQUIRED_ENV": ",".join(UPSTREAMS),
         "UPSTREAM_ORDERS_URL": upstream.url,
@@ -299,9 +294,7 @@ def test_gateway_answers_504_when_upstream_is_too_slow(
 
 
 def test_gateway_unready_and_502_without_upstream_config() -> None:
-    with run_app(
-        SERVICES_DIR / "gateway", {"REQUIRED_ENV": ",".join(UPSTREAMS)}
-    ) as url:
+    with run_app(SERVICES_DIR / "gateway", {"REQUIRED_ENV": ",".join(UPSTREAMS)}) as url:
         status, body = fetch_json(url + "/health/ready")
         assert (status, body["missing"]) == (503, list(UPSTREAMS))
         assert fetch(url + "/api/orders")[0] == 502
@@ -317,9 +310,7 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(
     with start_app(SERVICES_DIR / "gateway", env) as app:
         result: list[int] = []
         client = threading.Thread(
-            target=lambda: result.append(
-                fetch(app.url + "/api/orders/slow", timeout=10)[0]
-            )
+            target=lambda: result.append(fetch(app.url + "/api/orders/slow", timeout=10)[0])
         )
         client.start()
         assert upstream.arrived.wait(5)

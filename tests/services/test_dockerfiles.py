@@ -14,9 +14,7 @@ import pytest
 
 from .apprunner import SERVICE_NAMES, SERVICES_DIR
 
-VERSIONED_TAG = re.compile(
-    r"^\d+\.\d+\.\d+"
-)  # a full X.Y.Z version, e.g. 3.12.8-slim-bookworm
+VERSIONED_TAG = re.compile(r"^\d+\.\d+\.\d+")  # a full X.Y.Z version, e.g. 3.12.8-slim-bookworm
 NUMERIC_USER = re.compile(r"^(\d+)(?::(\d+))?$")
 
 
@@ -24,9 +22,7 @@ NUMERIC_USER = re.compile(r"^(\d+)(?::(\d+))?$")
 class Stage:
     image: str
     alias: str | None
-    instructions: list[tuple[str, str]] = field(
-        default_factory=list
-    )  # (KEYWORD, arguments)
+    instructions: list[tuple[str, str]] = field(default_factory=list)  # (KEYWORD, arguments)
 
     def args(self, keyword: str) -> list[str]:
         return [arguments for kw, arguments in self.instructions if kw == keyword]
@@ -36,8 +32,8 @@ def parse_stages(dockerfile: Path) -> list[Stage]:
     """Just enough Dockerfile parsing: comments, line continuations, FROM ... AS ..."""
     logical = re.sub(r"\\\n", " ", dockerfile.read_text())
     stages: list[Stage] = []
-    for line in logical.splitlines():
-        line = line.strip()
+    for raw_line in logical.splitlines():
+        line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
         keyword, _, arguments = line.partition(" ")
@@ -85,9 +81,7 @@ def test_multi_stage_with_pinned_identical_bases(service: Path) -> None:
     for image in external:
         tag = image.partition("@")[0].rpartition(":")[2]  # "repo:tag@sha256:..." -> tag
         tag = "" if "/" in tag or tag == image else tag
-        assert tag and tag != "latest" and VERSIONED_TAG.match(tag), (
-            f"unpinned base {image}"
-        )
+        assert tag and tag != "latest" and VERSIONED_TAG.match(tag), f"unpinned base {image}"
     # The builder byte-compiles for the final stage's interpreter: they must be the same.
     assert len(set(external)) == 1, external
 
@@ -104,14 +98,10 @@ def test_final_stage_runs_as_numeric_non_root(service: Path) -> None:
 def test_final_stage_copies_only_built_output(service: Path) -> None:
     stages = parse_stages(service / "Dockerfile")
     final, builders = stages[-1], {s.alias for s in stages[:-1]}
-    assert final.args("RUN") == [], (
-        "no package installs or build steps in the final stage"
-    )
+    assert final.args("RUN") == [], "no package installs or build steps in the final stage"
     for copy in final.args("COPY") + final.args("ADD"):
         source = re.search(r"--from=(\S+)", copy)
-        assert source and source.group(1) in builders, (
-            f"final stage copies from context: {copy}"
-        )
+        assert source and source.group(1) in builders, f"final stage copies from context: {copy}"
 
 
 def test_final_stage_runtime_settings(service: Path) -> None:
@@ -119,9 +109,7 @@ def test_final_stage_runtime_settings(service: Path) -> None:
     env = " ".join(final.args("ENV")).split()
     assert {"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"} <= set(env)
     assert final.args("EXPOSE") == ["8080"]
-    assert [json.loads(e) for e in final.args("ENTRYPOINT")] == [
-        ["python", "-m", "app.main"]
-    ]
+    assert [json.loads(e) for e in final.args("ENTRYPOINT")] == [["python", "-m", "app.main"]]
 
 
 def test_dockerignore_keeps_the_context_to_the_app(service: Path) -> None:

@@ -18,9 +18,21 @@ ROUTES = {
 # Per-connection headers (RFC 9110 7.6.1) plus the ones urllib or our server set
 # themselves; everything else, tracing headers (traceparent, x-b3-*) included, passes on.
 NOT_FORWARDED = frozenset(
-    ("connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade")
-    + ("proxy-authenticate", "proxy-authorization", "proxy-connection")
-    + ("host", "content-length", "server", "date")
+    (
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "host",
+        "content-length",
+        "server",
+        "date",
+    )
 )
 
 
@@ -43,9 +55,7 @@ def _upstream(path: str) -> str | None:
 def _forward(request: Request, base: str, timeout: float) -> Reply:
     headers = {k: v for k, v in request.headers.items() if k not in NOT_FORWARDED}
     forwarded = request.headers.get("x-forwarded-for")
-    headers["x-forwarded-for"] = (
-        f"{forwarded}, {request.client}" if forwarded else request.client
-    )
+    headers["x-forwarded-for"] = f"{forwarded}, {request.client}" if forwarded else request.client
     outgoing = urllib.request.Request(
         base.rstrip("/") + request.target,
         request.body or None,
@@ -62,9 +72,7 @@ def _forward(request: Request, base: str, timeout: float) -> Reply:
     except urllib.error.HTTPError as error:  # the upstream answered: pass its answer on
         with error:
             status, reply_headers, body = error.code, error.headers, error.read()
-    passed = tuple(
-        (k, v) for k, v in reply_headers.items() if k.lower() not in NOT_FORWARDED
-    )
+    passed = tuple((k, v) for k, v in reply_headers.items() if k.lower() not in NOT_FORWARDED)
     return Reply(status, body, passed)
 
 
@@ -75,9 +83,7 @@ def route(request: Request) -> Reply | None:
     if {".", ".."} & set(unquote(request.path).split("/")):  # no escaping the prefix
         return json_reply(400, {"error": "dot segments are not allowed"})
     if not (base := os.environ.get(variable)):
-        return json_reply(
-            502, {"error": "upstream not configured", "upstream": variable}
-        )
+        return json_reply(502, {"error": "upstream not configured", "upstream": variable})
     timeout = float(os.environ.get("UPSTREAM_TIMEOUT_SECONDS", "5"))
     try:
         return _forward(request, base, timeout)

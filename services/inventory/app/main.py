@@ -21,9 +21,7 @@ def route(request: Request) -> Reply | None:
         return json_reply(400, {"error": "malformed SKU"})
     if sku not in STOCK:
         return json_reply(404, {"error": "unknown SKU", "sku": sku})
-    return json_reply(
-        200, {"sku": sku, "available": STOCK[sku], "in_stock": STOCK[sku] > 0}
-    )
+    return json_reply(200, {"sku": sku, "available": STOCK[sku], "in_stock": STOCK[sku] > 0})
 
 
 if __name__ == "__main__":

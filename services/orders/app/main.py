@@ -20,9 +20,7 @@ def _place(request: Request) -> Reply:
     except (ValueError, TypeError, KeyError):
         return json_reply(400, {"error": 'expected JSON {"sku": str, "quantity": int}'})
     if not (isinstance(sku, str) and sku and type(quantity) is int and quantity > 0):
-        return json_reply(
-            400, {"error": "sku must be a non-empty string, quantity a positive int"}
-        )
+        return json_reply(400, {"error": "sku must be a non-empty string, quantity a positive int"})
     with _lock:
         placed = {
             "id": next(_ids),

@@ -71,9 +71,7 @@ class _JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "service": self.service,
             "msg": record.getMessage(),
@@ -92,9 +90,7 @@ def _configure_logging(service: str) -> None:
     stream.setFormatter(_JsonFormatter(service))
     logging.basicConfig(level=level or logging.INFO, handlers=[stream], force=True)
     if level is None:
-        log.warning(
-            "unknown LOG_LEVEL, using INFO", extra={"fields": {"LOG_LEVEL": wanted}}
-        )
+        log.warning("unknown LOG_LEVEL, using INFO", extra={"fields": {"LOG_LEVEL": wanted}})
 
 
 class _Server(ThreadingHTTPServer):
@@ -135,14 +131,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return json_reply(400, {"error": "bad request target"})
         length = self.headers.get("Content-Length", "0")
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            return json_reply(
-                413 if length.isdigit() else 400, {"error": "bad Content-Length"}
-            )
+            return json_reply(413 if length.isdigit() else 400, {"error": "bad Content-Length"})
         body = self.rfile.read(int(length))
         headers = {k.lower(): v for k, v in self.headers.items()}
-        request = Request(
-            self.command, path, self.path, headers, body, self.client_address[0]
-        )
+        request = Request(self.command, path, self.path, headers, body, self.client_address[0])
         try:
             return self.server.route(request) or json_reply(404, {"error": "not found"})
         except Exception:
@@ -165,9 +157,7 @@ def serve(service: str, handle: Handler) -> None:
     server = _Server(int(os.environ.get("PORT", "8080")), handle)
 
     def shutdown(signum: int) -> None:  # runs off the main thread: shutdown() blocks
-        log.info(
-            "shutting down", extra={"fields": {"signal": signal.Signals(signum).name}}
-        )
+        log.info("shutting down", extra={"fields": {"signal": signal.Signals(signum).name}})
         server.shutdown()
 
     def stop(signum: int, _frame: object) -> None:
