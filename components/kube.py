@@ -136,3 +136,21 @@ def name_of(
 def secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
     """Mark a derived value secret even where the engine's own secret tracking is absent."""
     return cast(pulumi.Output[str], pulumi.Output.secret(cast(Any, value)))
+
+
+def spread_constraints(
+    selector: Mapping[str, str], hostname_policy: str = "DoNotSchedule"
+) -> list[core.TopologySpreadConstraintArgs]:
+    """Spread replicas over zones (best effort) and nodes, so one failure takes out few pods."""
+    return [
+        core.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key=key,
+            when_unsatisfiable=policy,
+            label_selector=meta.LabelSelectorArgs(match_labels=dict(selector)),
+        )
+        for key, policy in (
+            ("topology.kubernetes.io/zone", "ScheduleAnyway"),
+            ("kubernetes.io/hostname", hostname_policy),
+        )
+    ]

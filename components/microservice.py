@@ -7,7 +7,6 @@ another service's resources, so changing one service never touches another's obj
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -291,7 +290,7 @@ class Microservice(pulumi.ComponentResource):
                         automount_service_account_token=False,
                         security_context=kube.pod_security_context(),
                         termination_grace_period_seconds=30,
-                        topology_spread_constraints=_spread(self._selector(track)),
+                        topology_spread_constraints=kube.spread_constraints(self._selector(track)),
                         containers=[self._container(image, config_map)],
                         volumes=[tmp_volume],
                     ),
@@ -616,20 +615,3 @@ def _utilization(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecAr
             target=v2.MetricTargetArgs(type="Utilization", average_utilization=percent),
         ),
     )
-
-
-def _spread(selector: dict[str, str]) -> Sequence[core.TopologySpreadConstraintArgs]:
-    return [
-        core.TopologySpreadConstraintArgs(
-            max_skew=1,
-            topology_key="topology.kubernetes.io/zone",
-            when_unsatisfiable="ScheduleAnyway",
-            label_selector=meta.LabelSelectorArgs(match_labels=selector),
-        ),
-        core.TopologySpreadConstraintArgs(
-            max_skew=1,
-            topology_key="kubernetes.io/hostname",
-            when_unsatisfiable="DoNotSchedule",
-            label_selector=meta.LabelSelectorArgs(match_labels=selector),
-        ),
-    ]

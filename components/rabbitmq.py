@@ -241,7 +241,9 @@ class RabbitMQ(pulumi.ComponentResource):
                         automount_service_account_token=False,
                         security_context=kube.pod_security_context(RABBITMQ_UID),
                         termination_grace_period_seconds=120,
-                        topology_spread_constraints=_spread(self._labels),
+                        topology_spread_constraints=kube.spread_constraints(
+                            self._labels, "ScheduleAnyway"
+                        ),
                         init_containers=[
                             self._cookie_init_container(image.repo_digest, data_mount)
                         ],
@@ -420,18 +422,6 @@ class RabbitMQ(pulumi.ComponentResource):
             ),
             opts=self._k8s(),
         )
-
-
-def _spread(pod_labels: dict[str, str]) -> list[core.TopologySpreadConstraintArgs]:
-    return [
-        core.TopologySpreadConstraintArgs(
-            max_skew=1,
-            topology_key=key,
-            when_unsatisfiable="ScheduleAnyway",
-            label_selector=meta.LabelSelectorArgs(match_labels=pod_labels),
-        )
-        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
-    ]
 
 
 def _diagnostics_probe(check: str, *, period: int, failures: int) -> core.ProbeArgs:

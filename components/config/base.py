@@ -64,6 +64,16 @@ MemoryQuantity = Annotated[str, AfterValidator(_positive_memory)]
 DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")]
 HttpPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$")]
 ImageTag = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+
+
+def _not_latest(tag: str) -> str:
+    # 'latest' moves under a running Deployment; a rollback to it restores nothing.
+    if tag == "latest":
+        raise ValueError("tag 'latest' is not allowed: pin an immutable tag")
+    return tag
+
+
+PinnedTag = Annotated[ImageTag, AfterValidator(_not_latest)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Percent = Annotated[int, Field(ge=1, le=100)]
 

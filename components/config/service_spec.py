@@ -9,8 +9,8 @@ from pydantic import Field, model_validator
 from components.config.base import (
     DnsLabel,
     HttpPath,
-    ImageTag,
     Percent,
+    PinnedTag,
     Port,
     ResourceRequirements,
     Strict,
@@ -99,26 +99,14 @@ class Route(Strict):
 class Canary(Strict):
     """A second Deployment on a prebuilt tag that receives `weight` percent of traffic."""
 
-    tag: ImageTag
+    tag: PinnedTag
     weight: int = Field(ge=0, le=100)
-
-    @model_validator(mode="after")
-    def _pinned(self) -> Canary:
-        if self.tag == "latest":
-            raise ValueError("canary tag 'latest' is not allowed: pin an immutable tag")
-        return self
 
 
 class ImagePin(Strict):
     """Deploy a tag that CI already pushed instead of building from the service folder."""
 
-    tag: ImageTag
-
-    @model_validator(mode="after")
-    def _pinned(self) -> ImagePin:
-        if self.tag == "latest":
-            raise ValueError("image tag 'latest' is not allowed: pin an immutable tag")
-        return self
+    tag: PinnedTag
 
 
 class ServiceSpec(Strict):

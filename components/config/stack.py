@@ -12,6 +12,7 @@ from components.config.base import (
     DnsLabel,
     ImageTag,
     MemoryQuantity,
+    PinnedTag,
     ResourceRequirements,
     Strict,
 )
@@ -174,14 +175,12 @@ class ImagesConfig(Strict):
     """Build every service from source, or deploy tags that CI already pushed."""
 
     build: bool = True
-    tag: ImageTag | None = None
+    tag: PinnedTag | None = None
 
     @model_validator(mode="after")
     def _prebuilt_needs_tag(self) -> ImagesConfig:
         if not self.build and self.tag is None:
             raise ValueError("tag is required when build is false")
-        if self.tag == "latest":
-            raise ValueError("tag 'latest' is not allowed: pin an immutable tag")
         return self
 
 
