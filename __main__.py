@@ -77,14 +77,13 @@ rabbitmq = RabbitMQ(
         protect=stack.is_production,
     ),
 )
-ports = {spec.name: spec.port for spec in config.services}
 services = {
     spec.name: Microservice(
         spec.name,
         MicroserviceArgs(
             spec=spec,
-            callers=tuple(other.name for other in config.services if spec.name in other.calls),
-            callee_ports={callee: ports[callee] for callee in spec.calls},
+            callers=config.callers_of(spec.name),
+            callee_ports=config.callee_ports(spec.name),
             namespace=namespaces.app_namespace,
             namespace_name=APP_NAMESPACE,
             source_dir=Path("services") / spec.name,

@@ -104,7 +104,7 @@ def synthesize(project_dir: Path, stack: str, stack_input: StackInput | None = N
         loop.close()
         asyncio.set_event_loop(None)
     resources = tuple(sorted(monitor.recorded, key=lambda resource: resource.urn))
-    _assert_unique_urns(resources)
+    assert_unique_urns(resources)
     return SynthResult(stack=stack, resources=resources, outputs=outputs)
 
 
@@ -160,7 +160,7 @@ def _resolve_outputs(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
     return resolved
 
 
-def _assert_unique_urns(resources: tuple[RecordedResource, ...]) -> None:
+def assert_unique_urns(resources: tuple[RecordedResource, ...]) -> None:
     # The mock monitor accepts duplicate names silently; the engine would refuse the program.
     seen: set[str] = set()
     for resource in resources:
