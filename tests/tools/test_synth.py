@@ -60,9 +60,7 @@ def staging_build(staging: SynthResult, tmp_path_factory: pytest.TempPathFactory
     return target
 
 
-def test_two_runs_write_byte_identical_builds(
-    staging_build: Path, tmp_path: Path
-) -> None:
+def test_two_runs_write_byte_identical_builds(staging_build: Path, tmp_path: Path) -> None:
     again = synthesize(PROJECT_DIR, "staging")
     target = tmp_path / "staging"
     cli.write_build(again, check_stack(again, PROJECT_DIR), target)
@@ -139,7 +137,7 @@ def test_failed_write_leaves_the_previous_build(
     def fail(*_: Any, **__: Any) -> str:
         raise OSError("disk full")
 
-    monkeypatch.setattr(cli.yaml, "safe_dump", fail)
+    monkeypatch.setattr(yaml, "safe_dump", fail)
     with pytest.raises(OSError, match="disk full"):
         cli.write_build(staging, [], target)
     assert _files(tmp_path) == {"staging/plan.json": b"previous\n"}
@@ -154,7 +152,9 @@ def test_synth_exits_0_for_both_real_stacks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for stack in ("staging", "production"):
-        code = cli.main(["--stack", stack, "--out", str(tmp_path), "--project-dir", str(PROJECT_DIR)])
+        code = cli.main(
+            ["--stack", stack, "--out", str(tmp_path), "--project-dir", str(PROJECT_DIR)]
+        )
         assert code == cli.EXIT_OK, capsys.readouterr().out
         violations = json.loads((tmp_path / stack / "policy.json").read_text())["violations"]
         assert [v for v in violations if v["level"] == "mandatory"] == []

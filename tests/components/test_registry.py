@@ -1,0 +1,99 @@
+"""Registry component: ACR settings and the kubelet's AcrPull assignment, as synthesized."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.synthesis import PROJECT_DIR, of_type
+from tools.mocks import _fake_uuid
+from tools.recorder import RecordedResource
+from tools.synth import SynthResult
+
+REGISTRY = "azure-native:containerregistry:Registry"
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+STACKS = ("staging", "production")
+
+
+@cache
+def registry_config(stack: str) -> dict[str, Any]:
+    document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    config: dict[str, Any] = document["config"]["micromart:registry"]
+    return config
+
+
+@pytest.fixture(params=STACKS)
+def result(request: pytest.FixtureRequest) -> SynthResult:
+    synthesized: SynthResult = request.getfixturevalue(request.param)
+    return synthesized
+
+
+def only(result: SynthResult, type_token: str) -> RecordedResource:
+    matches = of_type(result, type_token)
+    assert len(matches) == 1, f"expected one {type_token}, got {len(matches)}"
+    return matches[0]
+
+
+def test_admin_user_and_anonymous_pull_are_disabled(result: SynthResult) -> None:
+    inputs = only(result, REGISTRY).plain_inputs()
+    assert inputs["adminUserEnabled"] is False
+    assert inputs["anonymousPullEnabled"] is False
+
+
+def test_name_sku_and_zone_redundancy_follow_the_stack_file(result: SynthResult) -> None:
+    config = registry_config(result.stack)
+    inputs = only(result, REGISTRY).plain_inputs()
+    assert inputs["registryName"] == config["name"]
+    assert inputs["sku"] == {"name": config.get("sku", "Standard")}
+    expected = "Enabled" if config.get("zoneRedundancy", False) else "Disabled"
+    assert inputs["zoneRedundancy"] == expected
+
+
+def test_production_registry_is_premium_zone_redundant_with_retention(
+    production: SynthResult,
+) -> None:
+    inputs = only(production, REGISTRY).plain_inputs()
+    assert inputs["sku"] == {"name": "Premium"}
+    assert inputs["zoneRedundancy"] == "Enabled"
+    retention = inputs["policies"]["retentionPolicy"]
+    assert retention == {"days": registry_config("production")["retentionDays"], "status": "enabled"}
+
+
+def test_staging_registry_sends_no_premium_only_policies(staging: SynthResult) -> None:
+    # Retention is a Premium feature; ACR rejects it on a Standard registry.
+    inputs = only(staging, REGISTRY).plain_inputs()
+    assert inputs["sku"] == {"name": "Standard"}
+    assert "policies" not in inputs
+
+
+def test_kubelet_identity_gets_acr_pull_scoped_to_the_registry(result: SynthResult) -> None:
+    registry = only(result, REGISTRY)
+    cluster = only(result, CLUSTER)
+    assignment = only(result, ROLE_ASSIGNMENT)
+    inputs = assignment.plain_inputs()
+
+    role = inputs["roleDefinitionId"]
+    assert role.startswith("/subscriptions/")
+    assert role.endswith(f"/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL}")
+
+    # Scope: the registry itself (mocks give every resource the ID "<name>-id"), not the group.
+    assert inputs["scope"] == f"{registry.name}-id"
+    assert assignment.property_dependencies["scope"] == (registry.urn,)
+
+    # Principal: the kubelet identity's object ID, read from the cluster's identityProfile.
+    kubelet = _fake_uuid(f"{cluster.plain_inputs()['resourceName']}-kubelet")
+    assert inputs["principalId"] == kubelet
+    assert inputs["principalType"] == "ServicePrincipal"
+    assert assignment.property_dependencies["principalId"] == (cluster.urn,)
+
+
+def test_only_the_role_assignment_waits_for_the_cluster(result: SynthResult) -> None:
+    registry = only(result, REGISTRY)
+    cluster = only(result, CLUSTER)
+    assert cluster.urn not in registry.dependencies
+    assert all(cluster.urn not in deps for deps in registry.property_dependencies.values())
