@@ -101,7 +101,7 @@ def dns_egress() -> netv1.NetworkPolicyEgressRuleArgs:
 
 
 def namespace_peer(
-    namespace: str, pod_labels: Mapping[str, str] | None = None
+    namespace: pulumi.Input[str], pod_labels: Mapping[str, str] | None = None
 ) -> netv1.NetworkPolicyPeerArgs:
     return netv1.NetworkPolicyPeerArgs(
         namespace_selector=meta.LabelSelectorArgs(

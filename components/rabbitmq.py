@@ -397,15 +397,10 @@ class RabbitMQ(pulumi.ComponentResource):
                 ingress=[
                     netv1.NetworkPolicyIngressRuleArgs(
                         from_=[
-                            netv1.NetworkPolicyPeerArgs(
-                                namespace_selector=meta.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": ns}
-                                ),
-                                pod_selector=meta.LabelSelectorArgs(
-                                    match_labels={kube.MESSAGING_CLIENT_LABEL: "true"}
-                                ),
+                            kube.namespace_peer(
+                                self._args.client_namespace,
+                                {kube.MESSAGING_CLIENT_LABEL: "true"},
                             )
-                            for ns in [self._args.client_namespace]
                         ],
                         ports=kube.tcp_ports(AMQP_PORT),
                     ),

@@ -1,0 +1,39 @@
+"""The platform's own image (RabbitMQ, rebuilt into ACR): hadolint-clean, pinned, non-root."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+from components.rabbitmq import IMAGE_CONTEXT
+from tests.services.test_dockerfiles import NUMERIC_USER, _hadolint, parse_stages
+from tests.synthesis import PROJECT_DIR
+
+DOCKERFILE = PROJECT_DIR / IMAGE_CONTEXT / "Dockerfile"
+
+
+def test_rabbitmq_dockerfile_passes_hadolint() -> None:
+    run = subprocess.run(
+        [_hadolint(), "--no-color", "--format", "json", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert json.loads(run.stdout or "[]") == [], run.stdout
+    assert run.returncode == 0, run.stderr
+
+
+def test_rabbitmq_base_is_the_pinned_official_management_image() -> None:
+    default = re.search(r"^ARG RABBITMQ_TAG=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert default is not None
+    assert re.fullmatch(r"\d+\.\d+\.\d+-management", default.group(1))
+    (stage,) = parse_stages(DOCKERFILE)
+    assert stage.image == "rabbitmq:${RABBITMQ_TAG}"
+
+
+def test_rabbitmq_runs_as_the_images_numeric_non_root_user() -> None:
+    (stage,) = parse_stages(DOCKERFILE)
+    match = NUMERIC_USER.match(stage.args("USER")[-1])
+    assert match is not None and match.group(1) == "999"

@@ -1,0 +1,186 @@
+"""PostgresServer component: private access, TLS, sizing from config, databases and secrets."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+from tests.synthesis import PROJECT_DIR, kube_object, of_type
+from tools.recorder import SECRET_SIG, SIG_KEY, RecordedResource
+from tools.synth import SynthResult, plan_document
+
+SERVER = "azure-native:dbforpostgresql:Server"
+DATABASE = "azure-native:dbforpostgresql:Database"
+CONFIGURATION = "azure-native:dbforpostgresql:Configuration"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+VNET = "azure-native:network:VirtualNetwork"
+ZONE = "azure-native:privatedns:PrivateZone"
+LINK = "azure-native:privatedns:VirtualNetworkLink"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+COMPONENT_PREFIX = "micromart:postgres:PostgresServer"
+STACKS = ("staging", "production")
+# Services whose services/<name>/service.yaml declares `postgres`, and their databases.
+DATABASES = {"orders": "orders", "catalog": "catalog", "inventory": "inventory"}
+
+
+@cache
+def postgres_config(stack: str) -> dict[str, Any]:
+    document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    config: dict[str, Any] = document["config"]["micromart:postgres"]
+    return config
+
+
+def declared_databases() -> dict[str, str]:
+    declared = {}
+    for spec_file in sorted((PROJECT_DIR / "services").glob("*/service.yaml")):
+        spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        if spec.get("postgres"):
+            declared[spec["name"]] = spec["postgres"]["database"]
+    return declared
+
+
+@pytest.fixture(params=STACKS)
+def result(request: pytest.FixtureRequest) -> SynthResult:
+    synthesized: SynthResult = request.getfixturevalue(request.param)
+    return synthesized
+
+
+def only(result: SynthResult, type_token: str) -> RecordedResource:
+    matches = of_type(result, type_token)
+    assert len(matches) == 1, f"expected one {type_token}, got {len(matches)}"
+    return matches[0]
+
+
+def admin_password(result: SynthResult) -> RecordedResource:
+    server = only(result, SERVER)
+    (urn,) = server.property_dependencies["administratorLoginPassword"]
+    return result.get(urn)
+
+
+def test_server_is_reachable_only_through_the_delegated_subnet(result: SynthResult) -> None:
+    server = only(result, SERVER)
+    vnet, zone, link = only(result, VNET), only(result, ZONE), only(result, LINK)
+    network = server.plain_inputs()["network"]
+    assert network["publicNetworkAccess"] == "Disabled"
+    # Mocks give every resource the ID "<name>-id".
+    assert network["delegatedSubnetResourceId"] == f"{vnet.name}-id/subnets/postgres"
+    assert network["privateDnsZoneArmResourceId"] == f"{zone.name}-id"
+    # Azure refuses a zone that is not linked yet: the server must wait for the link too.
+    assert set(server.property_dependencies["network"]) == {vnet.urn, zone.urn, link.urn}
+
+
+def test_tls_is_enforced_on_the_server(result: SynthResult) -> None:
+    server = only(result, SERVER)
+    configuration = only(result, CONFIGURATION)
+    inputs = configuration.plain_inputs()
+    assert inputs["configurationName"] == "require_secure_transport"
+    assert inputs["value"] == "on"
+    assert inputs["serverName"] == server.plain_inputs()["serverName"]
+    assert configuration.property_dependencies["serverName"] == (server.urn,)
+
+
+def test_sizing_backup_ha_and_geo_follow_the_stack_file(result: SynthResult) -> None:
+    config = postgres_config(result.stack)
+    inputs = only(result, SERVER).plain_inputs()
+    assert inputs["serverName"] == config["serverName"]
+    assert inputs["version"] == str(config["version"])
+    assert inputs["sku"] == {"name": config["skuName"], "tier": config["tier"]}
+    assert inputs["storage"]["storageSizeGB"] == config["storageGb"]
+    assert inputs["backup"] == {
+        "backupRetentionDays": config["backupRetentionDays"],
+        "geoRedundantBackup": "Enabled" if config["geoRedundantBackup"] else "Disabled",
+    }
+    expected_ha = "ZoneRedundant" if config["highAvailability"] else "Disabled"
+    assert inputs["highAvailability"]["mode"] == expected_ha
+
+
+def test_production_is_zone_redundant_geo_backed_up_for_35_days(production: SynthResult) -> None:
+    inputs = only(production, SERVER).plain_inputs()
+    assert inputs["highAvailability"]["mode"] == "ZoneRedundant"
+    assert inputs["backup"] == {"backupRetentionDays": 35, "geoRedundantBackup": "Enabled"}
+
+
+def test_one_database_per_service_that_declares_one(result: SynthResult) -> None:
+    assert declared_databases() == DATABASES
+    server = only(result, SERVER)
+    databases = of_type(result, DATABASE)
+    names = sorted(d.plain_inputs()["databaseName"] for d in databases)
+    assert names == sorted(DATABASES.values())
+    for database in databases:
+        assert database.plain_inputs()["serverName"] == server.plain_inputs()["serverName"]
+        assert database.property_dependencies["serverName"] == (server.urn,)
+
+
+def test_admin_password_is_generated_and_secret_on_the_wire(result: SynthResult) -> None:
+    server = only(result, SERVER)
+    password = admin_password(result)
+    assert password.type == PASSWORD
+    assert password.plain_inputs()["length"] >= 24
+    raw = server.inputs["administratorLoginPassword"]
+    assert isinstance(raw, dict)
+    assert raw.get(SIG_KEY) == SECRET_SIG
+
+
+def test_admin_password_never_appears_in_redacted_inputs_or_the_plan(result: SynthResult) -> None:
+    secret = only(result, SERVER).plain_inputs()["administratorLoginPassword"]
+    assert isinstance(secret, str)
+    assert len(secret) >= 24
+    for resource in result.resources:
+        assert secret not in json.dumps(resource.redacted_inputs()), resource.urn
+    assert secret not in json.dumps(plan_document(result))
+
+
+def test_each_database_service_gets_a_secret_with_its_connection_string(
+    result: SynthResult,
+) -> None:
+    server = only(result, SERVER).plain_inputs()
+    password = server["administratorLoginPassword"]
+    provider = only(result, K8S_PROVIDER)
+    for service, database in DATABASES.items():
+        secret = kube_object(result, "Secret", f"{service}-postgres", "micromart")
+        assert set(secret["stringData"]) == {"DATABASE_URL"}
+        url = urlsplit(secret["stringData"]["DATABASE_URL"])
+        assert url.scheme == "postgresql"
+        assert url.username == server["administratorLogin"]
+        assert url.password == password
+        assert url.hostname == f"{server['serverName']}.postgres.database.azure.com"
+        assert url.path == f"/{database}"
+        assert parse_qs(url.query)["sslmode"] in (["require"], ["verify-ca"], ["verify-full"])
+    recorded = [
+        r
+        for r in of_type(result, "kubernetes:core/v1:Secret")
+        if r.parent.endswith(f"{COMPONENT_PREFIX}::micromart")
+    ]
+    assert len(recorded) == len(DATABASES)
+    for resource in recorded:
+        assert resource.provider == provider.urn
+        # The whole stringData is a secret on the wire, so no value leaks to state or plan.
+        assert resource.inputs["stringData"].get(SIG_KEY) == SECRET_SIG
+        assert resource.redacted_inputs()["stringData"] == "[secret]"
+
+
+def test_connection_secret_waits_for_its_database_and_tls(result: SynthResult) -> None:
+    by_database = {d.plain_inputs()["databaseName"]: d.urn for d in of_type(result, DATABASE)}
+    tls = only(result, CONFIGURATION).urn
+    for resource in of_type(result, "kubernetes:core/v1:Secret"):
+        name = resource.plain_inputs()["metadata"]["name"]
+        if not name.endswith("-postgres"):
+            continue
+        database = DATABASES[name.removesuffix("-postgres")]
+        assert {by_database[database], tls} <= set(resource.dependencies), name
+
+
+def test_production_server_and_databases_are_protected(production: SynthResult) -> None:
+    stateful = [only(production, SERVER), *of_type(production, DATABASE)]
+    assert len(stateful) == 1 + len(DATABASES)
+    assert all(r.protect for r in stateful), [r.urn for r in stateful if not r.protect]
+
+
+def test_staging_server_and_databases_are_not_protected(staging: SynthResult) -> None:
+    stateful = [only(staging, SERVER), *of_type(staging, DATABASE)]
+    assert not any(r.protect for r in stateful), [r.urn for r in stateful if r.protect]
