@@ -83,7 +83,6 @@ services = {
         MicroserviceArgs(
             spec=spec,
             callers=config.callers_of(spec.name),
-            callee_ports=config.callee_ports(spec.name),
             namespace=namespaces.app_namespace,
             namespace_name=APP_NAMESPACE,
             source_dir=Path("services") / spec.name,

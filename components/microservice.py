@@ -6,7 +6,6 @@ another service's resources, so changing one service never touches another's obj
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
 from components import kube
+from components.build_context import content_tag
 from components.cluster import INGRESS_GATEWAY_SELECTOR
 from components.config.service_spec import ServiceSpec
 from components.config.stack import ImagesConfig, IngressConfig
@@ -25,6 +25,7 @@ meta = k8s.meta.v1
 netv1 = k8s.networking.v1
 
 SERVICE_PORT = 80
+HTTP_PORT_NAME = "http"
 POSTGRES_PORT = 5432
 AMQP_PORT = 5672
 TRACK_LABEL = "track"
@@ -47,8 +48,6 @@ class PlatformEndpoints:
 class MicroserviceArgs:
     spec: ServiceSpec
     callers: tuple[str, ...]
-    # Ports of the services this one calls, by name: the egress policy opens exactly those.
-    callee_ports: dict[str, int]
     namespace: pulumi.Input[str]
     namespace_name: str
     source_dir: Path
@@ -58,17 +57,6 @@ class MicroserviceArgs:
     platform: PlatformEndpoints
     provider: k8s.Provider
     ingress: IngressConfig | None = None
-
-
-def source_tag(source_dir: Path) -> str:
-    """An immutable tag derived from the build context, so each source change gets its own tag."""
-    hasher = hashlib.sha256()
-    for path in sorted(p for p in source_dir.rglob("*") if p.is_file()):
-        if "__pycache__" in path.parts:
-            continue
-        hasher.update(path.relative_to(source_dir).as_posix().encode())
-        hasher.update(path.read_bytes())
-    return f"src-{hasher.hexdigest()[:12]}"
 
 
 def service_host(service: str, namespace: str) -> str:
@@ -154,7 +142,7 @@ class Microservice(pulumi.ComponentResource):
         pinned = self._spec.image.tag if self._spec.image else None
         if pinned or not self._args.images.build:
             return self._prebuilt(pinned or str(self._args.images.tag))
-        tag = self._args.images.tag or source_tag(self._args.source_dir)
+        tag = self._args.images.tag or content_tag(self._args.source_dir)
         image = docker.Image(
             f"{self._name}-image",
             args=docker.ImageArgs(
@@ -224,7 +212,7 @@ class Microservice(pulumi.ComponentResource):
             name=spec.name,
             image=image,
             image_pull_policy="IfNotPresent",
-            ports=[core.ContainerPortArgs(name="http", container_port=spec.port)],
+            ports=[core.ContainerPortArgs(name=HTTP_PORT_NAME, container_port=spec.port)],
             env=[
                 core.EnvVarArgs(name="PORT", value=str(spec.port)),
                 *self._secret_env(),
@@ -400,7 +388,9 @@ class Microservice(pulumi.ComponentResource):
                         pod_selector=meta.LabelSelectorArgs(match_labels={kube.NAME_LABEL: callee})
                     )
                 ],
-                ports=kube.tcp_ports(self._args.callee_ports[callee]),
+                # The named port resolves on the callee's pods, so a callee changing its port
+                # number does not edit this service's policy.
+                ports=[netv1.NetworkPolicyPortArgs(protocol="TCP", port=HTTP_PORT_NAME)],
             )
             for callee in spec.calls
         ]

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
+from components.build_context import content_digest
 from tools.recorder import SECRET_SIG, SIG_KEY
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -35,18 +36,6 @@ def arm_id(resource_group: str, provider_type: str, name: str) -> str:
         f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{resource_group}"
         f"/providers/{provider_type}/{name}"
     )
-
-
-def _tree_digest(context: Path) -> str:
-    """What a build would produce depends on the files in its context, so hash them."""
-    hasher = hashlib.sha256()
-    if context.is_dir():
-        for path in sorted(p for p in context.rglob("*") if p.is_file()):
-            if "__pycache__" in path.parts:
-                continue
-            hasher.update(path.relative_to(context).as_posix().encode())
-            hasher.update(path.read_bytes())
-    return hasher.hexdigest()
 
 
 class SynthMocks(Mocks):
@@ -81,7 +70,7 @@ class SynthMocks(Mocks):
         build = args.inputs.get("build") or {}
         context = self._project_dir / str(build.get("context", ""))
         repository = image_name.rsplit(":", 1)[0]
-        digest = _digest(image_name, _tree_digest(context), json.dumps(build, sort_keys=True))
+        digest = _digest(image_name, content_digest(context), json.dumps(build, sort_keys=True))
         return {
             "repoDigest": f"{repository}@sha256:{digest}",
             "baseImageName": image_name,

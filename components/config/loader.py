@@ -40,10 +40,6 @@ class ProgramConfig:
         """Who declared `name` in their calls: the only sources its policies admit."""
         return tuple(spec.name for spec in self.services if name in spec.calls)
 
-    def callee_ports(self, name: str) -> dict[str, int]:
-        ports = {spec.name: spec.port for spec in self.services}
-        return {callee: ports[callee] for callee in self.service(name).calls}
-
 
 def stack_file(stack_name: str) -> str:
     return f"Pulumi.{stack_name}.yaml"

@@ -149,9 +149,7 @@ def test_every_kubernetes_resource_uses_the_cluster_provider_explicitly(
     result: SynthResult,
 ) -> None:
     provider = only(result, K8S_PROVIDER)
-    kube = [
-        r for r in result.resources if r.type.startswith("kubernetes:") and r.custom
-    ]
+    kube = [r for r in result.resources if r.type.startswith("kubernetes:") and r.custom]
     assert len(kube) > 50
     strays = [r.urn for r in kube if r.provider != provider.urn]
     assert strays == []

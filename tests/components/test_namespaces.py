@@ -25,7 +25,9 @@ DNS_RULE = {
     "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
 }
 ISTIOD_RULE = {
-    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "aks-istio-system"}}}],
+    "to": [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "aks-istio-system"}}}
+    ],
     "ports": [{"protocol": "TCP", "port": 15012}],
 }
 

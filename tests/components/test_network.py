@@ -47,7 +47,9 @@ def subnets(result: SynthResult) -> dict[str, dict[str, Any]]:
 
 def test_vnet_address_space_follows_the_stack_file(result: SynthResult) -> None:
     inputs = only(result, VNET).plain_inputs()
-    assert inputs["addressSpace"] == {"addressPrefixes": [network_config(result.stack)["addressSpace"]]}
+    assert inputs["addressSpace"] == {
+        "addressPrefixes": [network_config(result.stack)["addressSpace"]]
+    }
 
 
 def test_vnet_has_exactly_an_aks_and_a_postgres_subnet(result: SynthResult) -> None:

@@ -61,7 +61,10 @@ def test_production_registry_is_premium_zone_redundant_with_retention(
     assert inputs["sku"] == {"name": "Premium"}
     assert inputs["zoneRedundancy"] == "Enabled"
     retention = inputs["policies"]["retentionPolicy"]
-    assert retention == {"days": registry_config("production")["retentionDays"], "status": "enabled"}
+    assert retention == {
+        "days": registry_config("production")["retentionDays"],
+        "status": "enabled",
+    }
 
 
 def test_staging_registry_sends_no_premium_only_policies(staging: SynthResult) -> None:

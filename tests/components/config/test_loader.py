@@ -52,11 +52,10 @@ def test_env_overrides_merge_key_by_key() -> None:
     }
 
 
-def test_callers_and_callee_ports_follow_the_specs() -> None:
+def test_callers_follow_the_specs() -> None:
     config = _load("staging")
     assert config.callers_of("catalog") == ("gateway", "orders")
     assert config.callers_of("gateway") == ()
-    assert config.callee_ports("orders") == {"catalog": 8080, "inventory": 8080}
 
 
 def test_every_stack_key_is_documented_in_pulumi_yaml() -> None:

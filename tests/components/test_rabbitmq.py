@@ -1,0 +1,256 @@
+"""RabbitMQ component: a hardened StatefulSet and the objects around it, as plain Kubernetes."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.synthesis import PROJECT_DIR, kube_object, kube_objects, of_type
+from tools.recorder import SECRET_SIG, SIG_KEY, RecordedResource
+from tools.synth import SynthResult
+
+NAMESPACE = "micromart-messaging"
+APP_NAMESPACE = "micromart"
+COMPONENT = "micromart:rabbitmq:RabbitMQ"
+CLIENT_LABEL = "micromart.io/messaging-client"
+AMQP = 5672
+STACKS = ("staging", "production")
+
+
+@cache
+def stack_config(stack: str) -> dict[str, Any]:
+    document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    config: dict[str, Any] = document["config"]
+    return config
+
+
+def rabbitmq_config(stack: str) -> dict[str, Any]:
+    config: dict[str, Any] = stack_config(stack)["micromart:rabbitmq"]
+    return config
+
+
+@pytest.fixture(params=STACKS)
+def result(request: pytest.FixtureRequest) -> SynthResult:
+    synthesized: SynthResult = request.getfixturevalue(request.param)
+    return synthesized
+
+
+def owned(result: SynthResult, type_token: str) -> list[RecordedResource]:
+    return [r for r in of_type(result, type_token) if f"{COMPONENT}$" in r.urn]
+
+
+def statefulset(result: SynthResult) -> dict[str, Any]:
+    return kube_object(result, "StatefulSet", "rabbitmq", NAMESPACE)
+
+
+def pod_spec(result: SynthResult) -> dict[str, Any]:
+    spec: dict[str, Any] = statefulset(result)["spec"]["template"]["spec"]
+    return spec
+
+
+def all_containers(result: SynthResult) -> list[dict[str, Any]]:
+    spec = pod_spec(result)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def broker(result: SynthResult) -> dict[str, Any]:
+    containers: list[dict[str, Any]] = pod_spec(result)["containers"]
+    (container,) = [c for c in containers if c["name"] == "rabbitmq"]
+    return container
+
+
+def pod_labels(result: SynthResult) -> dict[str, str]:
+    labels: dict[str, str] = statefulset(result)["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_pod_runs_as_non_root_with_runtime_default_seccomp(result: SynthResult) -> None:
+    context = pod_spec(result)["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context["runAsUser"] != 0
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod_spec(result)["automountServiceAccountToken"] is False
+
+
+def test_every_container_including_init_is_restricted(result: SynthResult) -> None:
+    containers = all_containers(result)
+    assert {c["name"] for c in containers} >= {"rabbitmq", "erlang-cookie"}
+    for container in containers:
+        context = container["securityContext"]
+        name = container["name"]
+        assert context["allowPrivilegeEscalation"] is False, name
+        assert context.get("privileged", False) is False, name
+        assert context["capabilities"] == {"drop": ["ALL"]}, name
+        assert context["runAsNonRoot"] is True, name
+        assert context["readOnlyRootFilesystem"] is True, name
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+
+
+def test_every_container_has_cpu_and_memory_requests_and_limits(result: SynthResult) -> None:
+    for container in all_containers(result):
+        resources = container["resources"]
+        for kind in ("requests", "limits"):
+            assert set(resources[kind]) == {"cpu", "memory"}, (container["name"], kind)
+
+
+def test_broker_resources_follow_the_stack_file(result: SynthResult) -> None:
+    assert broker(result)["resources"] == rabbitmq_config(result.stack)["resources"]
+
+
+def test_broker_has_distinct_readiness_and_liveness_probes(result: SynthResult) -> None:
+    container = broker(result)
+    readiness, liveness = container["readinessProbe"], container["livenessProbe"]
+    assert readiness and liveness
+    assert readiness != liveness
+    assert container["startupProbe"]
+
+
+def test_data_lives_on_claims_that_outlive_the_statefulset(result: SynthResult) -> None:
+    spec = statefulset(result)["spec"]
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    storage = claim["spec"]["resources"]["requests"]["storage"]
+    assert storage == rabbitmq_config(result.stack)["storage"]
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {
+        "whenDeleted": "Retain",
+        "whenScaled": "Retain",
+    }
+    mounts = {m["name"]: m["mountPath"] for m in broker(result)["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == "/var/lib/rabbitmq"
+
+
+@pytest.mark.parametrize(("stack", "replicas"), [("staging", 1), ("production", 3)])
+def test_replicas_per_stack(request: pytest.FixtureRequest, stack: str, replicas: int) -> None:
+    result: SynthResult = request.getfixturevalue(stack)
+    assert rabbitmq_config(stack)["replicas"] == replicas
+    assert statefulset(result)["spec"]["replicas"] == replicas
+
+
+def test_headless_and_client_services_select_the_broker(result: SynthResult) -> None:
+    services = {s["metadata"]["name"]: s for s in kube_objects(result, "Service")}
+    sts = statefulset(result)
+    headless = services[sts["spec"]["serviceName"]]
+    assert headless["metadata"]["namespace"] == NAMESPACE
+    assert headless["spec"]["clusterIP"] == "None"
+    # Peers must resolve each other before they are ready, or the cluster never forms.
+    assert headless["spec"]["publishNotReadyAddresses"] is True
+    client = services["rabbitmq"]
+    assert client["metadata"]["namespace"] == NAMESPACE
+    assert client["spec"].get("clusterIP") != "None"
+    assert AMQP in {p["port"] for p in client["spec"]["ports"]}
+    for service in (headless, client):
+        assert service["spec"]["selector"].items() <= pod_labels(result).items()
+
+
+def test_disruption_budget_covers_the_broker(result: SynthResult) -> None:
+    budget = kube_object(result, "PodDisruptionBudget", "rabbitmq", NAMESPACE)
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels(result).items()
+    assert budget["spec"]["maxUnavailable"] == 1
+
+
+def test_network_policy_admits_amqp_only_from_labelled_app_pods(result: SynthResult) -> None:
+    policy = kube_object(result, "NetworkPolicy", "rabbitmq", NAMESPACE)["spec"]
+    broker_selector = policy["podSelector"]["matchLabels"]
+    assert broker_selector.items() <= pod_labels(result).items()
+    assert "Ingress" in policy["policyTypes"]
+    client_peer = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": APP_NAMESPACE}},
+        "podSelector": {"matchLabels": {CLIENT_LABEL: "true"}},
+    }
+    client_rules = 0
+    for rule in policy["ingress"]:
+        peers = rule.get("from")
+        assert peers, "an ingress rule without 'from' admits every pod"
+        for peer in peers:
+            if peer == client_peer:
+                client_rules += 1
+                # Clients get AMQP and nothing else (no management, no Erlang distribution).
+                assert rule["ports"] == [{"port": AMQP, "protocol": "TCP"}]
+            else:
+                # Anything else must be the broker's own pods (cluster peers), same namespace.
+                assert peer == {"podSelector": {"matchLabels": broker_selector}}, peer
+    assert client_rules == 1
+
+
+def test_only_services_that_declare_messaging_carry_the_client_label(
+    result: SynthResult,
+) -> None:
+    declared = set()
+    for spec_file in (PROJECT_DIR / "services").glob("*/service.yaml"):
+        spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        if spec.get("rabbitmq"):
+            declared.add(spec["name"])
+    assert declared == {"orders", "inventory", "notifications"}
+    labelled = {
+        d["metadata"]["name"]
+        for d in kube_objects(result, "Deployment")
+        if d["spec"]["template"]["metadata"]["labels"].get(CLIENT_LABEL) == "true"
+    }
+    assert labelled == declared
+
+
+def test_credentials_and_erlang_cookie_are_generated_secrets(result: SynthResult) -> None:
+    (credentials,) = [
+        r
+        for r in owned(result, "kubernetes:core/v1:Secret")
+        if r.plain_inputs()["metadata"]["name"] == "rabbitmq-credentials"
+    ]
+    assert credentials.plain_inputs()["metadata"]["namespace"] == NAMESPACE
+    assert credentials.inputs["stringData"].get(SIG_KEY) == SECRET_SIG
+    data = credentials.plain_inputs()["stringData"]
+    assert set(data) == {"credentials.conf", "erlang-cookie"}
+    assert re.search(r"^default_pass = \S{24,}$", data["credentials.conf"], re.MULTILINE)
+    assert len(data["erlang-cookie"]) >= 32
+    generated = {r.urn for r in owned(result, "random:index/randomPassword:RandomPassword")}
+    assert len(generated) == 2
+    assert generated <= set(credentials.dependencies)
+    for resource in result.resources:
+        redacted = json.dumps(resource.redacted_inputs())
+        assert data["erlang-cookie"] not in redacted, resource.urn
+        assert data["credentials.conf"].split("default_pass = ")[1].strip() not in redacted
+
+
+def test_cookie_and_credentials_are_mounted_from_the_secret(result: SynthResult) -> None:
+    volumes = {v["name"]: v for v in pod_spec(result)["volumes"]}
+    assert volumes["cookie"]["secret"]["secretName"] == "rabbitmq-credentials"
+    projected = volumes["config"]["projected"]["sources"]
+    assert {"configMap": {"name": "rabbitmq-config"}} in projected
+    assert any(s.get("secret", {}).get("name") == "rabbitmq-credentials" for s in projected)
+
+
+def test_config_defaults_to_quorum_queues_and_lists_every_peer(result: SynthResult) -> None:
+    conf = kube_object(result, "ConfigMap", "rabbitmq-config", NAMESPACE)["data"]["rabbitmq.conf"]
+    lines = [line.strip() for line in conf.splitlines()]
+    assert "default_queue_type = quorum" in lines
+    assert "cluster_formation.peer_discovery_backend = classic_config" in lines
+    replicas = rabbitmq_config(result.stack)["replicas"]
+    headless = statefulset(result)["spec"]["serviceName"]
+    peers = sorted(line for line in lines if line.startswith("cluster_formation.classic_config"))
+    assert peers == sorted(
+        f"cluster_formation.classic_config.nodes.{i + 1} = "
+        f"rabbit@rabbitmq-{i}.{headless}.{NAMESPACE}.svc.cluster.local"
+        for i in range(replicas)
+    )
+
+
+def test_image_comes_from_the_stack_registry_by_digest(result: SynthResult) -> None:
+    registry = stack_config(result.stack)["micromart:registry"]["name"]
+    pattern = re.compile(rf"^{re.escape(registry)}\.azurecr\.io/rabbitmq@sha256:[0-9a-f]{{64}}$")
+    for container in all_containers(result):
+        assert pattern.match(container["image"]), container["image"]
+    (image,) = owned(result, "docker:index/image:Image")
+    assert image.plain_inputs()["imageName"].startswith(f"{registry}.azurecr.io/rabbitmq:")
+    (sts,) = owned(result, "kubernetes:apps/v1:StatefulSet")
+    assert image.urn in sts.dependencies
+
+
+def test_production_statefulset_is_protected_and_staging_is_not(
+    staging: SynthResult, production: SynthResult
+) -> None:
+    assert owned(production, "kubernetes:apps/v1:StatefulSet")[0].protect is True
+    assert owned(staging, "kubernetes:apps/v1:StatefulSet")[0].protect is False

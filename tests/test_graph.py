@@ -1,0 +1,91 @@
+"""Shape of the synthesized dependency graph: what may be created in parallel, what is isolated."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.synthesis import dependency_closure, of_type
+from tools.recorder import RecordedResource
+from tools.synth import SynthResult, component_of
+
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+SERVER = "azure-native:dbforpostgresql:Server"
+REGISTRY = "azure-native:containerregistry:Registry"
+IMAGE = "docker:index/image:Image"
+CLUSTER_COMPONENT = "micromart:cluster:Cluster"
+NAMESPACES_COMPONENT = "micromart:namespaces:Namespaces"
+MICROSERVICE = "micromart:service:Microservice"
+STACKS = ("staging", "production")
+
+
+@pytest.fixture(params=STACKS)
+def result(request: pytest.FixtureRequest) -> SynthResult:
+    synthesized: SynthResult = request.getfixturevalue(request.param)
+    return synthesized
+
+
+def only(result: SynthResult, type_token: str) -> RecordedResource:
+    matches = of_type(result, type_token)
+    assert len(matches) == 1, f"expected one {type_token}, got {len(matches)}"
+    return matches[0]
+
+
+def in_component(result: SynthResult, component: str) -> set[str]:
+    return {r.urn for r in result.program_resources if component_of(result, r) == component}
+
+
+def service_of(result: SynthResult) -> dict[str, str]:
+    """URN -> name of the Microservice it belongs to, for every resource under one."""
+    by_urn = {r.urn: r for r in result.resources}
+    owners: dict[str, str] = {}
+    for resource in result.resources:
+        current: RecordedResource | None = resource
+        while current is not None:
+            if current.type == MICROSERVICE:
+                owners[resource.urn] = current.name
+                break
+            current = by_urn.get(current.parent)
+    return owners
+
+
+def test_cluster_and_postgres_server_do_not_wait_for_each_other(result: SynthResult) -> None:
+    cluster, server = only(result, CLUSTER), only(result, SERVER)
+    assert server.urn not in dependency_closure(result, cluster.urn)
+    assert cluster.urn not in dependency_closure(result, server.urn)
+    # Nothing else of the cluster's (its Kubernetes provider) sits in the server's path either.
+    assert not dependency_closure(result, server.urn) & in_component(result, CLUSTER_COMPONENT)
+
+
+def test_registry_does_not_wait_for_the_cluster(result: SynthResult) -> None:
+    registry = only(result, REGISTRY)
+    assert not dependency_closure(result, registry.urn) & in_component(result, CLUSTER_COMPONENT)
+
+
+def test_image_builds_do_not_wait_for_the_cluster(result: SynthResult) -> None:
+    images = of_type(result, IMAGE)
+    owners = service_of(result)
+    # One build per service (plus the RabbitMQ image).
+    assert len({owners[i.urn] for i in images if i.urn in owners}) == 5
+    cluster_side = in_component(result, CLUSTER_COMPONENT)
+    for image in images:
+        assert not dependency_closure(result, image.urn) & cluster_side, image.urn
+
+
+def test_namespaces_do_not_depend_on_any_service(result: SynthResult) -> None:
+    owned = in_component(result, NAMESPACES_COMPONENT)
+    assert len(owned) >= 10  # two namespaces with five objects each
+    services = set(service_of(result))
+    for urn in owned:
+        assert not dependency_closure(result, urn) & services, urn
+
+
+def test_no_service_depends_on_another_service(result: SynthResult) -> None:
+    owners = service_of(result)
+    assert len(set(owners.values())) == 5
+    crossings = [
+        (urn, dependency)
+        for urn, owner in owners.items()
+        for dependency in dependency_closure(result, urn)
+        if owners.get(dependency, owner) != owner
+    ]
+    assert crossings == []
