@@ -1,8 +1,10 @@
 """`python -m benchmarks`: run every benchmark, write build/bench/report.json and report.png.
 
 Full mode (`make bench`) runs the timed work one process at a time so runs do not compete for
-the CPU; `--quick` (for the tests) shrinks everything and runs two processes at once, because
-its numbers are not meant to be read.
+the CPU: 3 runs of each evaluation measurement, and (to stay within ~4 minutes on a 2-core
+machine) 2 runs of each scaling size. `--quick` (for the tests) shrinks everything (2 and 4
+services, one run) and shares processes two at a time, because its numbers are not meant to be
+read.
 """
 
 from __future__ import annotations
@@ -278,6 +280,7 @@ def _evaluation(collected: Collected) -> dict[str, Any]:
         "sdk_modules": list(_sdk_modules()),
         "materialized_packages": first["loaded_packages"],
         "staging_first_run_seconds": first["seconds"],
+        "staging_first_run_profiled": "profile" in first,
         "staging_warm_resynth_seconds": first.get("warm_seconds"),
         "profile": first.get("profile"),
     }
@@ -370,9 +373,15 @@ def _evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
         lines.append(_row("staging re-synth in a warm process", f"{warm:.2f} s"))
     profile = evaluation.get("profile")
     if profile:
-        lines.append("  largest costs (cProfile of the first staging run, cumulative s):")
+        factor = profile["wall_seconds_profiled"] / evaluation["staging"]["median_seconds"]
+        lines.append(
+            "  largest costs: cProfile of the first staging run, cumulative seconds "
+            f"(profiling slows this run {factor:.1f}x):"
+        )
         for item in profile["package_load_seconds"][:6]:
             lines.append(f"    {item['cumulative_seconds']:6.2f}  load {item['package']}")
+        for item in profile["top_cumulative"][:6]:
+            lines.append(f"    {item['cumulative_seconds']:6.2f}  {item['function']}")
     return lines
 
 

@@ -208,7 +208,7 @@ DURATIONS: tuple[Duration, ...] = (
         45,
         30,
         120,
-        "source",
+        "estimate",
         _PULUMI_DEPLOYMENT_DOC,
         "Pulumi waits until the Deployment is Available ('If the Deployment has not reached a "
         "Ready state after 10 minutes, it will time out'): image pull + startup probe. "

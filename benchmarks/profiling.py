@@ -11,13 +11,14 @@ from typing import Any
 # their cumulative time is "everything" and names nothing.
 _WRAPPERS = (
     "<frozen ",
-    "{built-in method builtins.exec}",
-    "{built-in method builtins.__import__}",
-    "{method 'run' of '_contextvars.Context' objects}",
-    "/asyncio/",
-    "/runpy.py",
+    "<built-in method builtins.exec>",
+    "<built-in method builtins.__import__>",
+    "<method 'run' of '_contextvars.Context' objects>",
+    "asyncio/",
+    "runpy.py",
     "tools/synth.py",
     "benchmarks/",
+    "__main__.py:1(<module>)",
 )
 # Module-level code of a package's __init__: its cumulative time is what loading that package cost.
 _PACKAGE_INIT = "__init__.py:1(<module>)"

@@ -96,6 +96,9 @@ class Cluster(pulumi.ComponentResource):
         credentials = aks.list_managed_cluster_user_credentials_output(
             resource_group_name=args.placement.resource_group_name,
             resource_name=cluster.name,
+            # kubelogin exec plugin: non-interactive in CI through AAD_LOGIN_METHOD (azurecli,
+            # workload identity); the legacy "azure" format cannot log in without a browser.
+            format="exec",
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
         kubeconfig = credentials.kubeconfigs.apply(

@@ -6,6 +6,8 @@ another service's resources, so changing one service never touches another's obj
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ netv1 = k8s.networking.v1
 
 SERVICE_PORT = 80
 HTTP_PORT_NAME = "http"
+CONFIG_HASH_ANNOTATION = "micromart.io/config-hash"
 POSTGRES_PORT = 5432
 AMQP_PORT = 5672
 TRACK_LABEL = "track"
@@ -39,8 +42,9 @@ class PlatformEndpoints:
     """What a service may reach on the platform, by name only."""
 
     postgres_subnet: str
-    postgres_secret: str | None
-    rabbitmq_secret: str | None
+    # Secret names as outputs: the Deployment then waits until the secret really exists.
+    postgres_secret: pulumi.Input[str] | None
+    rabbitmq_secret: pulumi.Input[str] | None
     rabbitmq_namespace: str
 
 
@@ -178,6 +182,10 @@ class Microservice(pulumi.ComponentResource):
             "REQUIRED_ENV": ",".join(sorted(required)),
         }
 
+    def _config_digest(self) -> str:
+        data = json.dumps(self._environment(), sort_keys=True).encode()
+        return hashlib.sha256(data).hexdigest()[:16]
+
     def _config_map(self) -> core.ConfigMap:
         return core.ConfigMap(
             f"{self._name}-config",
@@ -189,9 +197,9 @@ class Microservice(pulumi.ComponentResource):
     def _secret_env(self) -> list[core.EnvVarArgs]:
         platform = self._args.platform
         refs = []
-        if self._spec.postgres is not None and platform.postgres_secret:
+        if self._spec.postgres is not None and platform.postgres_secret is not None:
             refs.append(("DATABASE_URL", platform.postgres_secret))
-        if self._spec.rabbitmq and platform.rabbitmq_secret:
+        if self._spec.rabbitmq and platform.rabbitmq_secret is not None:
             refs.append(("RABBITMQ_URL", platform.rabbitmq_secret))
         return [
             core.EnvVarArgs(
@@ -271,7 +279,12 @@ class Microservice(pulumi.ComponentResource):
                 template=core.PodTemplateSpecArgs(
                     metadata=meta.ObjectMetaArgs(
                         labels=pod_labels,
-                        annotations={"kubectl.kubernetes.io/default-container": self._spec.name},
+                        annotations={
+                            "kubectl.kubernetes.io/default-container": self._spec.name,
+                            # envFrom is read at pod start only: a config change must roll the
+                            # pods, so the template carries a digest of the ConfigMap's data.
+                            CONFIG_HASH_ANNOTATION: self._config_digest(),
+                        },
                     ),
                     spec=core.PodSpecArgs(
                         service_account_name=service_account.metadata.apply(lambda m: m.name),

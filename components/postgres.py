@@ -42,7 +42,8 @@ def secret_name(service: str) -> str:
 
 class PostgresServer(pulumi.ComponentResource):
     fqdn: pulumi.Output[str]
-    secret_names: dict[str, str]
+    # Output names, so a workload reading a secret waits until the database behind it exists.
+    secret_names: dict[str, pulumi.Output[str]]
 
     def __init__(
         self,
@@ -131,7 +132,7 @@ class PostgresServer(pulumi.ComponentResource):
         password: pulumi.Output[str],
         database: postgresql.Database,
         tls: postgresql.Configuration,
-    ) -> str:
+    ) -> pulumi.Output[str]:
         login = self._args.config.admin_login
         url = pulumi.Output.all(self.fqdn, password).apply(
             lambda values: (
@@ -140,7 +141,7 @@ class PostgresServer(pulumi.ComponentResource):
             )
         )
         name = secret_name(claim.service)
-        k8s.core.v1.Secret(
+        secret = k8s.core.v1.Secret(
             f"{self._name}-{claim.service}-secret",
             metadata=kube.metadata(name, self._args.secret_namespace, kube.labels(claim.service)),
             type="Opaque",
@@ -149,4 +150,4 @@ class PostgresServer(pulumi.ComponentResource):
                 parent=self, provider=self._args.provider, depends_on=[database, tls]
             ),
         )
-        return name
+        return kube.name_of(secret)

@@ -49,7 +49,7 @@ class RabbitMQArgs:
 
 class RabbitMQ(pulumi.ComponentResource):
     amqp_host: str
-    client_secret_name: str
+    client_secret_name: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: RabbitMQArgs, opts: pulumi.ResourceOptions | None = None
@@ -163,18 +163,18 @@ class RabbitMQ(pulumi.ComponentResource):
             opts=self._k8s(),
         )
 
-    def _client_secret(self, password: pulumi.Output[str]) -> str:
+    def _client_secret(self, password: pulumi.Output[str]) -> pulumi.Output[str]:
         url = password.apply(
             lambda value: f"amqp://micromart:{value}@{self.amqp_host}:{AMQP_PORT}/"
         )
-        core.Secret(
+        secret = core.Secret(
             f"{self._name}-client-secret",
             metadata=kube.metadata(CLIENT_SECRET, self._args.client_namespace, self._labels),
             type="Opaque",
             string_data={RABBITMQ_URL_KEY: kube.secret(url)},
             opts=self._k8s(),
         )
-        return CLIENT_SECRET
+        return kube.name_of(secret)
 
     def _services(self) -> None:
         core.Service(

@@ -89,3 +89,29 @@ def test_no_service_depends_on_another_service(result: SynthResult) -> None:
         if owners.get(dependency, owner) != owner
     ]
     assert crossings == []
+
+
+def test_deployments_wait_for_the_secrets_they_read(result: SynthResult) -> None:
+    # A Secret referenced only by a plain name gives no ordering: on a first `up` the pods would
+    # sit in CreateContainerConfigError until the Flexible Server and databases exist, and the
+    # Deployment's await would time out.
+    secrets = {
+        (s["metadata"]["namespace"], s["metadata"]["name"]): r.urn
+        for r in of_type(result, "kubernetes:core/v1:Secret")
+        for s in [r.plain_inputs()]
+    }
+    references, missing = 0, []
+    for deployment in of_type(result, "kubernetes:apps/v1:Deployment"):
+        inputs = deployment.plain_inputs()
+        namespace = inputs["metadata"]["namespace"]
+        closure = dependency_closure(result, deployment.urn)
+        for container in inputs["spec"]["template"]["spec"]["containers"]:
+            for variable in container.get("env", []):
+                ref = variable.get("valueFrom", {}).get("secretKeyRef")
+                if not ref:
+                    continue
+                references += 1
+                if secrets[(namespace, ref["name"])] not in closure:
+                    missing.append((deployment.name, ref["name"]))
+    assert references >= 6  # orders, catalog, inventory (Postgres) + three RabbitMQ clients
+    assert missing == []

@@ -221,6 +221,12 @@ RULES = (
     ),
     Rule(HPA, EXISTS, ("services.{service}.autoscaling.*",)),
     Rule(r"kubernetes:core/v1:ConfigMap", r"data\.LOG_LEVEL", ("logLevel",)),
+    # The pod template carries a hash of the ConfigMap, so pods restart when it changes.
+    Rule(
+        r"kubernetes:apps/v1:Deployment",
+        r"spec\.template\.metadata\.annotations\.micromart\.io/config-hash",
+        ("logLevel", "services.{service}.env.*"),
+    ),
     Rule(
         r"kubernetes:networking.istio.io/v1:(Gateway|VirtualService)",
         r"spec\.(servers\[\d+\]\.)?hosts\[\d+\]",
@@ -294,7 +300,7 @@ def test_same_resources_in_both_stacks_except_autoscalers(
     before = {stable_urn(r) for r in staging.resources if r.type != STACK_TYPE}
     after = {stable_urn(r) for r in production.resources if r.type != STACK_TYPE}
     assert before - after == set()
-    only_production = {urn for urn in after - before}
+    only_production = after - before
     assert all(f"${HPA}::" in urn for urn in only_production), only_production
 
     for stack, result in (("staging", staging), ("production", production)):

@@ -48,6 +48,7 @@ AZURE_LOCATIONS = frozenset(
     }
 )
 
+MIN_ISTIO_MINOR = 30
 Cidr = Annotated[str, Field(pattern=r"^[0-9./]+$")]
 Uuid = Annotated[
     str,
@@ -120,6 +121,19 @@ class ClusterConfig(Strict):
         default="patch", alias="autoUpgradeChannel"
     )
     istio_revision: Annotated[str, Field(pattern=r"^asm-1-[0-9]+$")] = Field(alias="istioRevision")
+
+    @field_validator("istio_revision")
+    @classmethod
+    def _cni_by_default(cls, revision: str) -> str:
+        # Namespaces enforce the restricted Pod Security Standard, which rejects the privileged
+        # istio-init container; from asm-1-30 the add-on redirects traffic with Istio CNI instead.
+        if int(revision.rsplit("-", 1)[1]) < MIN_ISTIO_MINOR:
+            raise ValueError(
+                f"'{revision}' injects a privileged istio-init container that restricted Pod "
+                f"Security rejects; use asm-1-{MIN_ISTIO_MINOR} or later (Istio CNI by default)"
+            )
+        return revision
+
     admin_group_object_ids: tuple[Uuid, ...] = Field(default=(), alias="adminGroupObjectIds")
     zones: tuple[Zone, ...] = ()
     system_pool: NodePoolConfig = Field(alias="systemPool")

@@ -157,7 +157,7 @@ def test_every_kubernetes_resource_uses_the_cluster_provider_explicitly(
 
 # -- config flows into the cluster: a copy of the project with other values -------------------
 
-EDITED = {"istioRevision": "asm-1-27", "autoUpgradeChannel": "stable"}
+EDITED = {"istioRevision": "asm-1-31", "autoUpgradeChannel": "stable"}
 
 
 @pytest.fixture(scope="module")
@@ -173,8 +173,8 @@ def edited(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
 
 def test_istio_revision_and_upgrade_channel_come_from_config(edited: SynthResult) -> None:
     inputs = cluster_inputs(edited)
-    assert inputs["serviceMeshProfile"]["istio"]["revisions"] == ["asm-1-27"]
+    assert inputs["serviceMeshProfile"]["istio"]["revisions"] == ["asm-1-31"]
     assert inputs["autoUpgradeProfile"]["upgradeChannel"] == "stable"
     for namespace in ("micromart", "micromart-messaging"):
         labels = kube_object(edited, "Namespace", namespace)["metadata"]["labels"]
-        assert labels["istio.io/rev"] == "asm-1-27", namespace
+        assert labels["istio.io/rev"] == "asm-1-31", namespace

@@ -125,16 +125,6 @@ def _revision_minor(revision: str) -> int:
     return int(match.group(1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "PSA 'restricted' (enforce) + sidecar injection needs Istio CNI: for AKS add-on revisions "
-        "asm-1-25..asm-1-29 the default proxyRedirectionMechanism is InitContainers, whose "
-        "istio-init runs as root with NET_ADMIN/NET_RAW, so every injected pod is rejected. "
-        "components/cluster.py does not set CNIChaining (pulumi-azure-native 3.29 default API "
-        "does not expose it)."
-    ),
-)
 def test_injected_pods_can_pass_restricted_pod_security(result: SynthResult) -> None:
     mesh = of_type(result, "azure-native:containerservice:ManagedCluster")[0].plain_inputs()[
         "serviceMeshProfile"

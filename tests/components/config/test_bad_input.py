@@ -205,6 +205,12 @@ STACK_CASES = [
         ("micromart:cluster.userPool", "minCount (5) > maxCount (2)"),
     ),
     StackCase(
+        "istio-revision-without-cni",
+        "micromart:cluster",
+        _set("istioRevision", "asm-1-26"),
+        ("micromart:cluster.istioRevision", "restricted Pod Security rejects"),
+    ),
+    StackCase(
         "bad-log-level",
         "micromart:logLevel",
         _replace("verbose"),
