@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from pulumi_azure_native import authorization
 
 # Built-in role "AcrPull": lets the kubelet pull images, nothing more.
 ACR_PULL_ROLE_ID = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+# Built-in role "Network Contributor": AKS needs it on a subnet it does not own to attach nodes
+# and the ingress gateway's load balancer.
+NETWORK_CONTRIBUTOR_ROLE_ID = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 POSTGRES_DELEGATION = "Microsoft.DBforPostgreSQL/flexibleServers"
 
 
@@ -18,3 +22,14 @@ class Placement:
     resource_group_name: pulumi.Input[str]
     location: str
     tags: dict[str, str]
+
+
+def role_definition_id(role_id: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The subscription-scoped ID of a built-in role, as role assignments want it."""
+    client = authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=parent))
+    return client.subscription_id.apply(
+        lambda subscription: (
+            f"/subscriptions/{subscription}/providers/Microsoft.Authorization"
+            f"/roleDefinitions/{role_id}"
+        )
+    )

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_azure_native.containerservice as aks
 import pulumi_kubernetes as k8s
+from pulumi_azure_native import authorization
 
-from components.azure import Placement
+from components.azure import NETWORK_CONTRIBUTOR_ROLE_ID, Placement, role_definition_id
 from components.config.stack import ClusterConfig, NodePoolConfig
 
 # The add-on's external gateway; Istio Gateways select it by this label.
@@ -90,6 +91,23 @@ class Cluster(pulumi.ComponentResource):
                         ]
                     ),
                 ),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The cluster autoscaler owns node counts after creation; sending `count` again
+                # on every update would fight it.
+                ignore_changes=[f"agentPoolProfiles[{index}].count" for index in range(2)],
+            ),
+        )
+        authorization.RoleAssignment(
+            f"{name}-subnet-network-contributor",
+            args=authorization.RoleAssignmentArgs(
+                principal_id=cluster.identity.apply(
+                    lambda identity: identity.principal_id if identity else ""
+                ),
+                principal_type="ServicePrincipal",
+                role_definition_id=role_definition_id(NETWORK_CONTRIBUTOR_ROLE_ID, self),
+                scope=args.subnet_id,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

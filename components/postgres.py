@@ -9,6 +9,7 @@ import pulumi
 import pulumi_azure_native.dbforpostgresql as postgresql
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+from pulumi_azure_native import authorization
 
 from components import kube
 from components.azure import Placement
@@ -70,8 +71,13 @@ class PostgresServer(pulumi.ComponentResource):
                 version=config.version,
                 administrator_login=config.admin_login,
                 administrator_login_password=password.result,
+                # Entra ID sign-in for people; the password login only for the service secrets.
                 auth_config=postgresql.AuthConfigArgs(
-                    password_auth="Enabled", active_directory_auth="Enabled"
+                    password_auth="Enabled",
+                    active_directory_auth="Enabled",
+                    tenant_id=authorization.get_client_config_output(
+                        opts=pulumi.InvokeOutputOptions(parent=self)
+                    ).tenant_id,
                 ),
                 sku=postgresql.SkuArgs(name=config.sku_name, tier=config.tier),
                 storage=postgresql.StorageArgs(

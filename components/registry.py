@@ -8,7 +8,7 @@ import pulumi
 import pulumi_azure_native.containerregistry as acr
 from pulumi_azure_native import authorization
 
-from components.azure import ACR_PULL_ROLE_ID, Placement
+from components.azure import ACR_PULL_ROLE_ID, Placement, role_definition_id
 from components.config.stack import RegistryConfig
 
 
@@ -52,18 +52,12 @@ class Registry(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        client = authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=self))
         authorization.RoleAssignment(
             f"{name}-kubelet-acrpull",
             args=authorization.RoleAssignmentArgs(
                 principal_id=args.pull_principal_id,
                 principal_type="ServicePrincipal",
-                role_definition_id=client.subscription_id.apply(
-                    lambda sub: (
-                        f"/subscriptions/{sub}/providers/Microsoft.Authorization"
-                        f"/roleDefinitions/{ACR_PULL_ROLE_ID}"
-                    )
-                ),
+                role_definition_id=role_definition_id(ACR_PULL_ROLE_ID, self),
                 scope=registry.id,
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -152,6 +152,15 @@ RULES = (
     Rule(r".*:privatedns:.*", r"privateZoneName", ("environment",)),
     # The kubelet identity of a differently named cluster.
     Rule(r".*:RoleAssignment", r"principalId", ("environment",)),
+    # ARM IDs embed the environment's resource group (and the DNS zone its name).
+    Rule(r".*:RoleAssignment", r"scope", ("environment",)),
+    Rule(r".*:ManagedCluster", r"agentPoolProfiles\[\d\]\.vnetSubnetID", ("environment",)),
+    Rule(r".*:VirtualNetworkLink", r"virtualNetwork\.id", ("environment",)),
+    Rule(
+        r".*:dbforpostgresql:Server",
+        r"network\.(delegatedSubnetResourceId|privateDnsZoneArmResourceId)",
+        ("environment",),
+    ),
     # Registry.
     Rule(r".*:containerregistry:Registry", r"registryName", ("registry.name",)),
     Rule(r".*:containerregistry:Registry", r"sku\.name", ("registry.sku",)),
@@ -176,6 +185,18 @@ RULES = (
         r"kubernetes:networking.k8s.io/v1:NetworkPolicy",
         r"spec\.egress\[\d+\]\.to\[\d+\]\.ipBlock\.cidr",
         ("network.postgresSubnet",),
+    ),
+    # Namespace quotas.
+    Rule(
+        r"kubernetes:core/v1:ResourceQuota",
+        r"spec\.hard\.(?P<hard>.+)",
+        (
+            "quota.requestsCpu",
+            "quota.requestsMemory",
+            "quota.limitsCpu",
+            "quota.limitsMemory",
+            "quota.pods",
+        ),
     ),
     # Cluster.
     Rule(r".*:ManagedCluster", r"sku\.tier", ("cluster.skuTier",)),
@@ -270,6 +291,7 @@ def test_the_stack_files_differ_in_the_expected_areas() -> None:
         "postgres",
         "rabbitmq",
         "ingress",
+        "quota",
         "services",
     }
     # Both stacks pin the same platform versions.

@@ -49,7 +49,8 @@ class SynthMocks(Mocks):
             state.setdefault("name", _arm_name(args))
         if handler is not None:
             state.update(handler(self, args))
-        return _resource_id(args), state
+        # Azure resources are addressed by their ARM ID; everything else by a stable fake.
+        return str(state.get("id") or _resource_id(args)), state
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
@@ -121,6 +122,11 @@ def _cluster(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
         "oidcIssuerProfile": {
             "enabled": True,
             "issuerURL": f"https://oidc.example/{name}/",
+        },
+        "identity": {
+            "type": "SystemAssigned",
+            "principalId": _fake_uuid(f"{name}-identity"),
+            "tenantId": TENANT,
         },
         "id": arm_id(
             args.inputs.get("resourceGroupName", "rg"),

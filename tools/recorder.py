@@ -31,6 +31,8 @@ class RecordedResource:
     protect: bool
     custom: bool
     ignore_changes: tuple[str, ...] = field(default=())
+    # The ID the (mock) provider assigned: what another resource receives from `resource.id`.
+    id: str = ""
 
     def redacted_inputs(self) -> dict[str, Any]:
         """Inputs as they may be written to disk: secrets masked, resource refs as URNs."""
@@ -97,6 +99,7 @@ class RecordingMonitor(MockMonitor):
             protect=bool(request.protect),
             custom=bool(request.custom),
             ignore_changes=tuple(request.ignoreChanges),
+            id=response.id,
         )
         with self._lock:
             self.recorded.append(record)

@@ -100,7 +100,7 @@ def test_system_and_user_pools_autoscale_within_the_configured_bounds(
 def test_pools_sit_in_the_aks_subnet(result: SynthResult) -> None:
     vnet = only(result, VNET)
     for mode, pool in pools(result).items():
-        assert pool["vnetSubnetID"] == f"{vnet.name}-id/subnets/aks", mode
+        assert pool["vnetSubnetID"] == f"{vnet.id}/subnets/aks", mode
 
 
 def test_production_pools_span_the_configured_zones(production: SynthResult) -> None:

@@ -79,8 +79,7 @@ def test_private_dns_zone_is_linked_to_the_vnet(result: SynthResult) -> None:
     inputs = link.plain_inputs()
     assert inputs["privateZoneName"] == zone.plain_inputs()["privateZoneName"]
     assert link.property_dependencies["privateZoneName"] == (zone.urn,)
-    # Mocks give every resource the ID "<name>-id".
-    assert inputs["virtualNetwork"] == {"id": f"{vnet.name}-id"}
+    assert inputs["virtualNetwork"] == {"id": vnet.id}
     assert link.property_dependencies["virtualNetwork"] == (vnet.urn,)
     assert inputs["registrationEnabled"] is False
     assert inputs["location"] == "global"

@@ -67,9 +67,8 @@ def test_server_is_reachable_only_through_the_delegated_subnet(result: SynthResu
     vnet, zone, link = only(result, VNET), only(result, ZONE), only(result, LINK)
     network = server.plain_inputs()["network"]
     assert network["publicNetworkAccess"] == "Disabled"
-    # Mocks give every resource the ID "<name>-id".
-    assert network["delegatedSubnetResourceId"] == f"{vnet.name}-id/subnets/postgres"
-    assert network["privateDnsZoneArmResourceId"] == f"{zone.name}-id"
+    assert network["delegatedSubnetResourceId"] == f"{vnet.id}/subnets/postgres"
+    assert network["privateDnsZoneArmResourceId"] == zone.id
     # Azure refuses a zone that is not linked yet: the server must wait for the link too.
     assert set(server.property_dependencies["network"]) == {vnet.urn, zone.urn, link.urn}
 

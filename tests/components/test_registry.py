@@ -77,15 +77,16 @@ def test_staging_registry_sends_no_premium_only_policies(staging: SynthResult) -
 def test_kubelet_identity_gets_acr_pull_scoped_to_the_registry(result: SynthResult) -> None:
     registry = only(result, REGISTRY)
     cluster = only(result, CLUSTER)
-    assignment = only(result, ROLE_ASSIGNMENT)
+    # The Registry component's own assignment; the Cluster grants itself Network Contributor.
+    (assignment,) = [r for r in result.by_type(ROLE_ASSIGNMENT) if "Registry$" in r.urn]
     inputs = assignment.plain_inputs()
 
     role = inputs["roleDefinitionId"]
     assert role.startswith("/subscriptions/")
     assert role.endswith(f"/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL}")
 
-    # Scope: the registry itself (mocks give every resource the ID "<name>-id"), not the group.
-    assert inputs["scope"] == f"{registry.name}-id"
+    # Scope: the registry itself, not the resource group.
+    assert inputs["scope"] == registry.id
     assert assignment.property_dependencies["scope"] == (registry.urn,)
 
     # Principal: the kubelet identity's object ID, read from the cluster's identityProfile.
