@@ -33,6 +33,7 @@ AMQP_PORT, EPMD_PORT, DIST_PORT, MANAGEMENT_PORT, METRICS_PORT = (
 )
 IMAGE_CONTEXT = "components/images/rabbitmq"
 CLIENT_SECRET = "rabbitmq-client"
+STORAGE_CLASS = "rabbitmq-retain"
 RABBITMQ_URL_KEY = "RABBITMQ_URL"
 
 
@@ -211,6 +212,20 @@ class RabbitMQ(pulumi.ComponentResource):
             opts=self._k8s(),
         )
 
+    def _storage_class(self) -> pulumi.Output[str]:
+        # Retain: deleting a claim (or the whole stack) must never delete queue data with it.
+        storage_class = k8s.storage.v1.StorageClass(
+            f"{self._name}-storage",
+            metadata=meta.ObjectMetaArgs(name=STORAGE_CLASS, labels=self._labels),
+            provisioner="disk.csi.azure.com",
+            parameters={"skuName": self._args.config.disk_sku, "cachingMode": "ReadOnly"},
+            reclaim_policy="Retain",
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            opts=self._k8s(protect=self._args.protect),
+        )
+        return storage_class.metadata.apply(lambda m: m.name or STORAGE_CLASS)
+
     def _statefulset(
         self,
         image: docker.Image,
@@ -219,6 +234,7 @@ class RabbitMQ(pulumi.ComponentResource):
         service_account: core.ServiceAccount,
     ) -> None:
         config = self._args.config
+        storage_class_name = self._storage_class()
         tmp_volume, tmp_mount = kube.tmp_volume()
         data_mount = core.VolumeMountArgs(name="data", mount_path="/var/lib/rabbitmq")
         apps.StatefulSet(
@@ -291,7 +307,7 @@ class RabbitMQ(pulumi.ComponentResource):
                         metadata=meta.ObjectMetaArgs(name="data", labels=self._labels),
                         spec=core.PersistentVolumeClaimSpecArgs(
                             access_modes=["ReadWriteOnce"],
-                            storage_class_name=config.storage_class,
+                            storage_class_name=storage_class_name,
                             resources=core.VolumeResourceRequirementsArgs(
                                 requests={"storage": config.storage}
                             ),

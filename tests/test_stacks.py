@@ -234,6 +234,9 @@ RULES = (
         ("rabbitmq.storage",),
     ),
     Rule(r"kubernetes:core/v1:ConfigMap", r"data\.rabbitmq\.conf", ("rabbitmq.replicas",)),
+    Rule(
+        r"kubernetes:storage.k8s.io/v1:StorageClass", r"parameters\.skuName", ("rabbitmq.diskSku",)
+    ),
     # Services: replica counts or autoscaling, log level, the public edge.
     Rule(
         r"kubernetes:apps/v1:Deployment",

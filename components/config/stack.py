@@ -166,7 +166,10 @@ class RabbitMqConfig(Strict):
     replicas: Literal[1, 3, 5]
     image_tag: ImageTag = Field(alias="imageTag")
     storage: MemoryQuantity
-    storage_class: DnsLabel = Field(default="managed-csi-premium", alias="storageClass")
+    # Zone-redundant disks let a broker pod move to another zone with its data.
+    disk_sku: Literal["Premium_LRS", "Premium_ZRS", "StandardSSD_LRS", "StandardSSD_ZRS"] = Field(
+        default="Premium_LRS", alias="diskSku"
+    )
     resources: ResourceRequirements
 
 

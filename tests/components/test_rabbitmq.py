@@ -254,3 +254,21 @@ def test_production_statefulset_is_protected_and_staging_is_not(
 ) -> None:
     assert owned(production, "kubernetes:apps/v1:StatefulSet")[0].protect is True
     assert owned(staging, "kubernetes:apps/v1:StatefulSet")[0].protect is False
+
+
+def test_volumes_come_from_a_retaining_storage_class(result: SynthResult) -> None:
+    (storage_class,) = kube_objects(result, "StorageClass")
+    assert storage_class["reclaimPolicy"] == "Retain"
+    assert storage_class["provisioner"] == "disk.csi.azure.com"
+    assert storage_class["volumeBindingMode"] == "WaitForFirstConsumer"
+    expected_sku = rabbitmq_config(result.stack).get("diskSku", "Premium_LRS")
+    assert storage_class["parameters"]["skuName"] == expected_sku
+    (claim,) = statefulset(result)["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["storageClassName"] == storage_class["metadata"]["name"]
+
+
+def test_production_disks_are_zone_redundant(production: SynthResult) -> None:
+    (storage_class,) = kube_objects(production, "StorageClass")
+    assert storage_class["parameters"]["skuName"] == "Premium_ZRS"
+    (resource,) = owned(production, "kubernetes:storage.k8s.io/v1:StorageClass")
+    assert resource.protect
