@@ -14,3 +14,10 @@ def staging() -> SynthResult:
 @pytest.fixture(scope="session")
 def production() -> SynthResult:
     return synthesize(PROJECT_DIR, "production")
+
+
+@pytest.fixture(params=("staging", "production"))
+def result(request: pytest.FixtureRequest) -> SynthResult:
+    """The same assertions against both real stacks."""
+    synthesized: SynthResult = request.getfixturevalue(request.param)
+    return synthesized

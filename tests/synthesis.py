@@ -90,3 +90,9 @@ def _edges(resource: RecordedResource) -> Iterable[str]:
 
 def inputs_by_urn(result: SynthResult) -> dict[str, Any]:
     return {r.urn: r.redacted_inputs() for r in result.resources}
+
+
+def only(result: SynthResult, type_token: str) -> RecordedResource:
+    matches = of_type(result, type_token)
+    assert len(matches) == 1, f"expected one {type_token}, got {len(matches)}"
+    return matches[0]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.synthesis import dependency_closure, of_type
+from tests.synthesis import dependency_closure, of_type, only
 from tools.recorder import RecordedResource
 from tools.synth import SynthResult, component_of
 
@@ -16,18 +14,6 @@ CLUSTER_COMPONENT = "micromart:cluster:Cluster"
 NAMESPACES_COMPONENT = "micromart:namespaces:Namespaces"
 MICROSERVICE = "micromart:service:Microservice"
 STACKS = ("staging", "production")
-
-
-@pytest.fixture(params=STACKS)
-def result(request: pytest.FixtureRequest) -> SynthResult:
-    synthesized: SynthResult = request.getfixturevalue(request.param)
-    return synthesized
-
-
-def only(result: SynthResult, type_token: str) -> RecordedResource:
-    matches = of_type(result, type_token)
-    assert len(matches) == 1, f"expected one {type_token}, got {len(matches)}"
-    return matches[0]
 
 
 def in_component(result: SynthResult, component: str) -> set[str]:

@@ -83,12 +83,6 @@ def manifest_errors(document: dict[str, Any], version: str) -> list[str]:
     return kubernetes_errors(document, version)
 
 
-@pytest.fixture(params=STACKS)
-def result(request: pytest.FixtureRequest) -> SynthResult:
-    synthesized: SynthResult = request.getfixturevalue(request.param)
-    return synthesized
-
-
 @pytest.fixture
 def documents(result: SynthResult) -> dict[str, dict[str, Any]]:
     return {path: as_written(doc) for path, doc in manifest_documents(result).items()}

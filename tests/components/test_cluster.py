@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.synthesis import PROJECT_DIR, copy_project, edit_yaml, kube_object, of_type
-from tools.recorder import SECRET_SIG, SIG_KEY, RecordedResource
+from tests.synthesis import PROJECT_DIR, copy_project, edit_yaml, kube_object, only
+from tools.recorder import SECRET_SIG, SIG_KEY
 from tools.synth import SynthResult, synthesize
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
@@ -24,18 +24,6 @@ def cluster_config(stack: str) -> dict[str, Any]:
     document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
     config: dict[str, Any] = document["config"]["micromart:cluster"]
     return config
-
-
-@pytest.fixture(params=STACKS)
-def result(request: pytest.FixtureRequest) -> SynthResult:
-    synthesized: SynthResult = request.getfixturevalue(request.param)
-    return synthesized
-
-
-def only(result: SynthResult, type_token: str) -> RecordedResource:
-    matches = of_type(result, type_token)
-    assert len(matches) == 1, f"expected one {type_token}, got {len(matches)}"
-    return matches[0]
 
 
 def cluster_inputs(result: SynthResult) -> dict[str, Any]:

@@ -39,12 +39,6 @@ def stack_config(stack: str) -> dict[str, Any]:
     return config
 
 
-@pytest.fixture(params=STACKS)
-def result(request: pytest.FixtureRequest) -> SynthResult:
-    synthesized: SynthResult = request.getfixturevalue(request.param)
-    return synthesized
-
-
 @pytest.fixture(params=NAMESPACES)
 def namespace(request: pytest.FixtureRequest) -> str:
     name: str = request.param

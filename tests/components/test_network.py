@@ -5,11 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.synthesis import PROJECT_DIR, of_type
-from tools.recorder import RecordedResource
+from tests.synthesis import PROJECT_DIR, only
 from tools.synth import SynthResult
 
 VNET = "azure-native:network:VirtualNetwork"
@@ -24,18 +22,6 @@ def network_config(stack: str) -> dict[str, Any]:
     document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
     config: dict[str, Any] = document["config"]["micromart:network"]
     return config
-
-
-@pytest.fixture(params=STACKS)
-def result(request: pytest.FixtureRequest) -> SynthResult:
-    synthesized: SynthResult = request.getfixturevalue(request.param)
-    return synthesized
-
-
-def only(result: SynthResult, type_token: str) -> RecordedResource:
-    matches = of_type(result, type_token)
-    assert len(matches) == 1, f"expected one {type_token}, got {len(matches)}"
-    return matches[0]
 
 
 def subnets(result: SynthResult) -> dict[str, dict[str, Any]]:

@@ -7,10 +7,9 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import yaml
 
-from tests.synthesis import PROJECT_DIR, kube_object, of_type
+from tests.synthesis import PROJECT_DIR, kube_object, of_type, only
 from tools.recorder import SECRET_SIG, SIG_KEY, RecordedResource
 from tools.synth import SynthResult, plan_document
 
@@ -42,18 +41,6 @@ def declared_databases() -> dict[str, str]:
         if spec.get("postgres"):
             declared[spec["name"]] = spec["postgres"]["database"]
     return declared
-
-
-@pytest.fixture(params=STACKS)
-def result(request: pytest.FixtureRequest) -> SynthResult:
-    synthesized: SynthResult = request.getfixturevalue(request.param)
-    return synthesized
-
-
-def only(result: SynthResult, type_token: str) -> RecordedResource:
-    matches = of_type(result, type_token)
-    assert len(matches) == 1, f"expected one {type_token}, got {len(matches)}"
-    return matches[0]
 
 
 def admin_password(result: SynthResult) -> RecordedResource:

@@ -34,12 +34,6 @@ def rabbitmq_config(stack: str) -> dict[str, Any]:
     return config
 
 
-@pytest.fixture(params=STACKS)
-def result(request: pytest.FixtureRequest) -> SynthResult:
-    synthesized: SynthResult = request.getfixturevalue(request.param)
-    return synthesized
-
-
 def owned(result: SynthResult, type_token: str) -> list[RecordedResource]:
     return [r for r in of_type(result, type_token) if f"{COMPONENT}$" in r.urn]
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.synthesis import PROJECT_DIR, of_type
+from tests.synthesis import PROJECT_DIR, only
 from tools.mocks import _fake_uuid
-from tools.recorder import RecordedResource
 from tools.synth import SynthResult
 
 REGISTRY = "azure-native:containerregistry:Registry"
@@ -25,18 +23,6 @@ def registry_config(stack: str) -> dict[str, Any]:
     document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
     config: dict[str, Any] = document["config"]["micromart:registry"]
     return config
-
-
-@pytest.fixture(params=STACKS)
-def result(request: pytest.FixtureRequest) -> SynthResult:
-    synthesized: SynthResult = request.getfixturevalue(request.param)
-    return synthesized
-
-
-def only(result: SynthResult, type_token: str) -> RecordedResource:
-    matches = of_type(result, type_token)
-    assert len(matches) == 1, f"expected one {type_token}, got {len(matches)}"
-    return matches[0]
 
 
 def test_admin_user_and_anonymous_pull_are_disabled(result: SynthResult) -> None:

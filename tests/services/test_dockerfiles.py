@@ -60,8 +60,7 @@ def service(request: pytest.FixtureRequest) -> Path:
     return SERVICES_DIR / str(request.param)
 
 
-def test_hadolint_has_no_findings(service: Path) -> None:
-    dockerfile = service / "Dockerfile"
+def assert_hadolint_clean(dockerfile: Path) -> None:
     run = subprocess.run(
         [_hadolint(), "--no-color", "--format", "json", str(dockerfile)],
         capture_output=True,
@@ -71,6 +70,10 @@ def test_hadolint_has_no_findings(service: Path) -> None:
     )
     assert json.loads(run.stdout or "[]") == [], run.stdout
     assert run.returncode == 0, run.stderr
+
+
+def test_hadolint_has_no_findings(service: Path) -> None:
+    assert_hadolint_clean(service / "Dockerfile")
 
 
 def test_multi_stage_with_pinned_identical_bases(service: Path) -> None:
