@@ -97,13 +97,9 @@ class Microservice(pulumi.ComponentResource):
         )
         config_map = self._config_map()
         stable = self._deployment("stable", self.image, service_account, config_map)
-        if self._spec.has_canary:
-            self._deployment(
-                "canary",
-                self._prebuilt(self._canary_tag()),
-                service_account,
-                config_map,
-            )
+        canary = self._spec.canary
+        if canary is not None and canary.weight > 0:
+            self._deployment("canary", self._prebuilt(canary.tag), service_account, config_map)
         self._service()
         if self._spec.autoscaling.enabled:
             self._autoscaler(stable)
@@ -118,10 +114,8 @@ class Microservice(pulumi.ComponentResource):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _k8s(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(
-            parent=self, provider=self._args.provider, depends_on=list(depends_on)
-        )
+    def _k8s(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._args.provider)
 
     def _meta(self, object_name: str | None = None) -> meta.ObjectMetaArgs:
         return kube.metadata(object_name or self._spec.name, self._args.namespace, self._labels)
@@ -132,10 +126,6 @@ class Microservice(pulumi.ComponentResource):
 
     def _host(self) -> str:
         return service_host(self._spec.name, self._args.namespace_name)
-
-    def _canary_tag(self) -> str:
-        assert self._spec.canary is not None
-        return self._spec.canary.tag
 
     def _prebuilt(self, tag: str) -> pulumi.Output[str]:
         return pulumi.Output.concat(self._args.login_server, f"/{self._spec.name}:{tag}")
