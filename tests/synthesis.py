@@ -15,6 +15,7 @@ from tools.synth import SynthResult
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PROGRAM_FILES = ("__main__.py", "Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml")
 PROGRAM_DIRS = ("components", "services", "policy")
+MICROSERVICE = "micromart:service:Microservice"
 
 
 def copy_project(target: Path) -> Path:
@@ -88,8 +89,15 @@ def _edges(resource: RecordedResource) -> Iterable[str]:
         yield resource.provider
 
 
-def inputs_by_urn(result: SynthResult) -> dict[str, Any]:
-    return {r.urn: r.redacted_inputs() for r in result.resources}
+def owning_service(result: SynthResult, resource: RecordedResource) -> str | None:
+    """The Microservice component a resource sits under, if any."""
+    by_urn = {r.urn: r for r in result.resources}
+    current: RecordedResource | None = resource
+    while current is not None:
+        if current.type == MICROSERVICE:
+            return current.name
+        current = by_urn.get(current.parent)
+    return None
 
 
 def only(result: SynthResult, type_token: str) -> RecordedResource:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from components.config.loader import load_program_config
-from tests.synthesis import PROJECT_DIR, kube_objects, of_type
+from tests.synthesis import PROJECT_DIR, kube_objects, of_type, owning_service
 from tools.recorder import RecordedResource
 from tools.synth import STACK_TYPE, SynthResult, read_stack_file
 
@@ -91,16 +91,6 @@ def flatten_inputs(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-def service_owner(result: SynthResult, resource: RecordedResource) -> str:
-    by_urn = {r.urn: r for r in result.resources}
-    current: RecordedResource | None = resource
-    while current is not None:
-        if current.type == MICROSERVICE:
-            return current.name
-        current = by_urn.get(current.parent)
-    return ""
-
-
 @dataclass(frozen=True)
 class Difference:
     urn: str
@@ -116,7 +106,7 @@ def resource_differences(staging: SynthResult, production: SynthResult) -> list[
     for urn in sorted(before.keys() | after.keys()):
         resource = after.get(urn) or before[urn]
         result = production if urn in after else staging
-        service = service_owner(result, resource)
+        service = owning_service(result, resource) or ""
         if urn not in before or urn not in after:
             found.append(Difference(urn, resource.type, service, EXISTS))
             continue

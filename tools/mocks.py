@@ -43,14 +43,18 @@ class SynthMocks(Mocks):
         self._project_dir = project_dir
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        handler = _OUTPUTS.get(args.typ)
         state = dict(args.inputs)
-        if args.typ.startswith("azure-native:"):
-            state.setdefault("name", _arm_name(args))
+        arm = _ARM_TYPES.get(args.typ)
+        if arm is not None:
+            # Azure echoes the resource's own name and addresses it by its ARM ID.
+            provider_type, name_key = arm
+            name = str(args.inputs.get(name_key, args.name))
+            group = str(args.inputs.get("resourceGroupName", "rg"))
+            state.update(name=name, id=arm_id(group, provider_type, name))
+        handler = _OUTPUTS.get(args.typ)
         if handler is not None:
             state.update(handler(self, args))
-        # Azure resources are addressed by their ARM ID; everything else by a stable fake.
-        return str(state.get("id") or _resource_id(args)), state
+        return str(state.get("id") or f"{args.name}-id"), state
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
@@ -78,39 +82,51 @@ class SynthMocks(Mocks):
         }
 
 
-def _resource_id(args: MockResourceArgs) -> str:
-    return f"{args.name}-id"
-
-
-# Input keys that name a parent rather than the resource itself.
-_PARENT_NAME_KEYS = {"resourceGroupName", "serverName", "privateZoneName", "virtualNetworkName"}
-
-
-def _arm_name(args: MockResourceArgs) -> str:
-    """Azure echoes the resource's own name; it is whichever `*Name` input is not a parent's."""
-    own = [key for key in args.inputs if key.endswith("Name") and key not in _PARENT_NAME_KEYS]
-    for key in own or [key for key in args.inputs if key.endswith("Name")]:
-        if key != "resourceGroupName" or args.typ.endswith(":ResourceGroup"):
-            return str(args.inputs[key])
-    return args.name
+# Type token -> (ARM provider type, input holding the resource's own name).
+_ARM_TYPES = {
+    "azure-native:resources:ResourceGroup": (
+        "Microsoft.Resources/resourceGroups",
+        "resourceGroupName",
+    ),
+    "azure-native:network:VirtualNetwork": (
+        "Microsoft.Network/virtualNetworks",
+        "virtualNetworkName",
+    ),
+    "azure-native:privatedns:PrivateZone": ("Microsoft.Network/privateDnsZones", "privateZoneName"),
+    "azure-native:privatedns:VirtualNetworkLink": (
+        "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+        "virtualNetworkLinkName",
+    ),
+    "azure-native:containerregistry:Registry": (
+        "Microsoft.ContainerRegistry/registries",
+        "registryName",
+    ),
+    "azure-native:containerservice:ManagedCluster": (
+        "Microsoft.ContainerService/managedClusters",
+        "resourceName",
+    ),
+    "azure-native:dbforpostgresql:Server": (
+        "Microsoft.DBforPostgreSQL/flexibleServers",
+        "serverName",
+    ),
+    "azure-native:dbforpostgresql:Database": (
+        "Microsoft.DBforPostgreSQL/flexibleServers/databases",
+        "databaseName",
+    ),
+    "azure-native:dbforpostgresql:Configuration": (
+        "Microsoft.DBforPostgreSQL/flexibleServers/configurations",
+        "configurationName",
+    ),
+}
 
 
 def _registry(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
-    name = args.inputs["registryName"]
-    return {
-        "loginServer": f"{name}.azurecr.io",
-        "id": arm_id(
-            args.inputs.get("resourceGroupName", "rg"),
-            "Microsoft.ContainerRegistry/registries",
-            name,
-        ),
-    }
+    return {"loginServer": f"{args.inputs['registryName']}.azurecr.io"}
 
 
 def _cluster(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
     name = args.inputs["resourceName"]
     return {
-        "name": name,
         "fqdn": f"{name}-dns.hcp.westeurope.azmk8s.io",
         "identityProfile": {
             "kubeletidentity": {
@@ -128,32 +144,11 @@ def _cluster(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
             "principalId": _fake_uuid(f"{name}-identity"),
             "tenantId": TENANT,
         },
-        "id": arm_id(
-            args.inputs.get("resourceGroupName", "rg"),
-            "Microsoft.ContainerService/managedClusters",
-            name,
-        ),
     }
 
 
 def _postgres(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
-    name = args.inputs["serverName"]
-    return {
-        "fullyQualifiedDomainName": f"{name}.postgres.database.azure.com",
-        "id": arm_id(
-            args.inputs.get("resourceGroupName", "rg"),
-            "Microsoft.DBforPostgreSQL/flexibleServers",
-            name,
-        ),
-    }
-
-
-def _arm_child(provider_type: str, key: str) -> Any:
-    def outputs(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
-        group = args.inputs.get("resourceGroupName", "rg")
-        return {"id": arm_id(group, provider_type, str(args.inputs.get(key, args.name)))}
-
-    return outputs
+    return {"fullyQualifiedDomainName": f"{args.inputs['serverName']}.postgres.database.azure.com"}
 
 
 def _secret(value: Any) -> dict[str, Any]:
@@ -165,14 +160,6 @@ def _secret(value: Any) -> dict[str, Any]:
 def _random_password(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
     length = int(args.inputs.get("length", 32))
     return {"result": _secret(_digest("password", args.name)[:length])}
-
-
-def _random_bytes(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
-    raw = bytes.fromhex(_digest("bytes", args.name))[: int(args.inputs.get("length", 32))]
-    return {
-        "base64": _secret(base64.b64encode(raw).decode()),
-        "hex": _secret(raw.hex()),
-    }
 
 
 def _kubeconfig(call_args: dict[str, Any]) -> str:
@@ -203,20 +190,6 @@ _OUTPUTS = {
     "azure-native:containerregistry:Registry": _registry,
     "azure-native:containerservice:ManagedCluster": _cluster,
     "azure-native:dbforpostgresql:Server": _postgres,
-    "azure-native:resources:ResourceGroup": _arm_child(
-        "Microsoft.Resources/resourceGroups", "resourceGroupName"
-    ),
-    "azure-native:network:VirtualNetwork": _arm_child(
-        "Microsoft.Network/virtualNetworks", "virtualNetworkName"
-    ),
-    "azure-native:network:Subnet": _arm_child("Microsoft.Network/subnets", "subnetName"),
-    "azure-native:privatedns:PrivateZone": _arm_child(
-        "Microsoft.Network/privateDnsZones", "privateZoneName"
-    ),
-    "azure-native:managedidentity:UserAssignedIdentity": _arm_child(
-        "Microsoft.ManagedIdentity/userAssignedIdentities", "resourceName"
-    ),
     "random:index/randomPassword:RandomPassword": _random_password,
-    "random:index/randomBytes:RandomBytes": _random_bytes,
     "docker:index/image:Image": SynthMocks.docker_image,
 }

@@ -215,18 +215,23 @@ def _manifest_inputs(resource: RecordedResource) -> dict[str, Any]:
     return inputs
 
 
-def component_of(result: SynthResult, resource: RecordedResource) -> str:
-    """The top-level component (the Stack's child on the parent chain) a resource belongs to."""
-    by_urn = {item.urn: item for item in result.resources}
+def _top_level(by_urn: Mapping[str, RecordedResource], resource: RecordedResource) -> str:
+    """The type of the Stack's child on the resource's parent chain."""
     current = resource
-    while current.parent and by_urn.get(current.parent, current).type != STACK_TYPE:
+    while current.parent and by_urn[current.parent].type != STACK_TYPE:
         current = by_urn[current.parent]
     return current.type
 
 
+def component_of(result: SynthResult, resource: RecordedResource) -> str:
+    return _top_level({item.urn: item for item in result.resources}, resource)
+
+
 def resource_counts(result: SynthResult) -> Mapping[str, int]:
+    """Resources per top-level component; the URN index is built once, not per resource."""
+    by_urn = {resource.urn: resource for resource in result.resources}
     counts: dict[str, int] = {}
     for resource in result.program_resources:
-        component = component_of(result, resource)
+        component = _top_level(by_urn, resource)
         counts[component] = counts.get(component, 0) + 1
     return dict(sorted(counts.items()))

@@ -29,8 +29,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.services.apprunner import SERVICES_DIR, fetch, run_app
-from tests.synthesis import PROJECT_DIR, copy_project, edit_yaml, kube_object, kube_objects
-from tools.recorder import RecordedResource
+from tests.synthesis import (
+    PROJECT_DIR,
+    copy_project,
+    edit_yaml,
+    kube_object,
+    kube_objects,
+    owning_service,
+)
 from tools.synth import SynthResult, plan_document, synthesize
 
 APP_NS = "micromart"
@@ -177,17 +183,6 @@ def component_urn(result: SynthResult, service: str) -> str:
     matches = [r.urn for r in result.by_type(MICROSERVICE) if r.name == service]
     assert len(matches) == 1, f"expected one Microservice named {service}"
     return matches[0]
-
-
-def owning_service(result: SynthResult, resource: RecordedResource) -> str | None:
-    """The Microservice component a resource sits under, if any."""
-    by_urn = {r.urn: r for r in result.resources}
-    current: RecordedResource | None = resource
-    while current is not None:
-        if current.type == MICROSERVICE:
-            return current.name
-        current = by_urn.get(current.parent)
-    return None
 
 
 def virtual_services(result: SynthResult) -> list[dict[str, Any]]:
