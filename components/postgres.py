@@ -109,6 +109,9 @@ class PostgresServer(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # Azure answers ServerIsBusy to a second operation on a flexible server while one is
+        # running, so every child operation waits for the previous one: a chain, not a fan-out.
+        previous: pulumi.Resource = tls
         self.fqdn = server.fully_qualified_domain_name.apply(lambda fqdn: fqdn or "")
         self.secret_names = {}
         for claim in args.databases:
@@ -121,16 +124,21 @@ class PostgresServer(pulumi.ComponentResource):
                     charset="UTF8",
                     collation="en_US.utf8",
                 ),
-                opts=self._azure_opts(),
+                opts=self._azure_opts(depends_on=previous),
             )
+            previous = database
             self.secret_names[claim.service] = self._connection_secret(
                 claim, password.result, database, tls
             )
         self.register_outputs({"fqdn": self.fqdn, "secret_names": self.secret_names})
 
-    def _azure_opts(self) -> pulumi.ResourceOptions:
+    def _azure_opts(self, depends_on: pulumi.Resource | None = None) -> pulumi.ResourceOptions:
         # Production data must survive a mistaken `pulumi destroy` or a rename.
-        return pulumi.ResourceOptions(parent=self, protect=self._args.protect)
+        return pulumi.ResourceOptions(
+            parent=self,
+            protect=self._args.protect,
+            depends_on=[depends_on] if depends_on is not None else None,
+        )
 
     def _connection_secret(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from functools import cache
 from typing import Any
@@ -9,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from tests.synthesis import PROJECT_DIR, kube_object, of_type, only
+from tests.synthesis import PROJECT_DIR, dependency_closure, kube_object, of_type, only
 from tools.recorder import SECRET_SIG, SIG_KEY, RecordedResource
 from tools.synth import SynthResult, plan_document
 
@@ -170,3 +171,23 @@ def test_production_server_and_databases_are_protected(production: SynthResult) 
 def test_staging_server_and_databases_are_not_protected(staging: SynthResult) -> None:
     stateful = [only(staging, SERVER), *of_type(staging, DATABASE)]
     assert not any(r.protect for r in stateful), [r.urn for r in stateful if r.protect]
+
+
+def server_children(result: SynthResult) -> list[RecordedResource]:
+    """Every resource that operates on the flexible server (names it through `serverName`)."""
+    server = only(result, SERVER)
+    return [
+        r for r in result.resources if server.urn in r.property_dependencies.get("serverName", ())
+    ]
+
+
+def test_server_children_run_one_at_a_time(result: SynthResult) -> None:
+    # Azure answers ServerIsBusy to concurrent operations on one flexible server: the children
+    # must form one dependency chain, each waiting for the one before it.
+    children = server_children(result)
+    assert {r.type for r in children} == {CONFIGURATION, DATABASE}
+    assert len(children) == 1 + len(DATABASES)
+    closures = {r.urn: dependency_closure(result, r.urn) for r in children}
+    ordered = sorted(children, key=lambda r: len(closures[r.urn]))
+    for before, after in itertools.pairwise(ordered):
+        assert before.urn in after.dependencies, f"{after.urn} does not wait for {before.urn}"
