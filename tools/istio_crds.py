@@ -1,0 +1,140 @@
+"""The Istio CRDs of the pinned add-on minor: names, served versions and strict validation.
+
+The CRD file is vendored unmodified (see schemas/istio/SOURCE.md). Each served version's
+`openAPIV3Schema` is a Kubernetes *structural* schema; it becomes a JSON Schema the way the API
+server reads it (k8s.io/apiextensions-apiserver `pkg/apiserver/schema`: `nullable`,
+`x-kubernetes-int-or-string`, `x-kubernetes-preserve-unknown-fields`), with one deliberate
+difference: where the server would prune an unknown field (and warn under `kubectl
+--validate=strict`), this rejects it, because a silently dropped field is a misspelt setting.
+CEL rules (`x-kubernetes-validations`) are evaluated only by the API server, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import yaml
+
+CRD_FILE = Path(__file__).resolve().parent / "schemas" / "istio" / "crd-all.gen.yaml"
+ISTIO_GROUP_SUFFIX = ".istio.io"
+# Keys whose value is a map of subschemas, and keys whose value is one or a list of subschemas.
+_SCHEMA_MAPS = ("properties", "patternProperties")
+_SUBSCHEMAS = ("items", "additionalProperties", "not", "anyOf", "oneOf", "allOf")
+# What the API server accepts in an object's metadata that this program could write.
+_OBJECT_META: Mapping[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class CrdVersion:
+    crd_name: str  # "<plural>.<group>", what `kubectl get crd` lists
+    api_version: str  # "<group>/<version>"
+    kind: str
+    served: bool
+    schema: Mapping[str, Any]  # the openAPIV3Schema as written in the CRD
+
+
+def is_istio(api_version: str) -> bool:
+    return api_version.split("/", 1)[0].endswith(ISTIO_GROUP_SUFFIX)
+
+
+@cache
+def crd_versions() -> Mapping[tuple[str, str], CrdVersion]:
+    """(apiVersion, kind) -> the CRD version that serves it."""
+    found: dict[tuple[str, str], CrdVersion] = {}
+    text = CRD_FILE.read_text(encoding="utf-8")
+    for crd in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        if not crd:
+            continue
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            api_version = f"{spec['group']}/{version['name']}"
+            found[(api_version, spec["names"]["kind"])] = CrdVersion(
+                crd_name=crd["metadata"]["name"],
+                api_version=api_version,
+                kind=spec["names"]["kind"],
+                served=bool(version.get("served")),
+                schema=version["schema"]["openAPIV3Schema"],
+            )
+    return found
+
+
+def crd_for(api_version: str, kind: str) -> CrdVersion | None:
+    return crd_versions().get((api_version, kind))
+
+
+def validation_errors(document: Mapping[str, Any]) -> list[str]:
+    """Why the API server (strictly) would refuse `document`; [] when it is valid."""
+    api_version, kind = str(document.get("apiVersion", "")), str(document.get("kind", ""))
+    crd = crd_for(api_version, kind)
+    if crd is None:
+        return [f"{api_version} {kind}: no such kind in the Istio CRDs"]
+    if not crd.served:
+        return [f"{api_version} {kind}: version not served"]
+    validator = _validator(api_version, kind)
+    return sorted(
+        f"{'.'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
+        for error in validator.iter_errors(document)
+    )
+
+
+@cache
+def _validator(api_version: str, kind: str) -> Any:
+    crd = crd_versions()[(api_version, kind)]
+    root = dict(structural_to_json_schema(crd.schema))
+    root["properties"] = {
+        **root.get("properties", {}),
+        "apiVersion": {"const": api_version},
+        "kind": {"const": kind},
+        "metadata": _OBJECT_META,
+    }
+    root["required"] = sorted({*root.get("required", ()), "apiVersion", "kind", "metadata"})
+    root["additionalProperties"] = False
+    return jsonschema.Draft7Validator(root)
+
+
+def structural_to_json_schema(node: Any) -> Any:
+    """A structural schema node as JSON Schema, unknown object fields rejected."""
+    if isinstance(node, list):
+        return [structural_to_json_schema(item) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    converted: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _SCHEMA_MAPS:
+            converted[key] = {name: structural_to_json_schema(s) for name, s in value.items()}
+        elif key in _SUBSCHEMAS:
+            converted[key] = structural_to_json_schema(value)
+        elif not key.startswith("x-kubernetes-") and key not in ("description", "nullable"):
+            converted[key] = value
+    if node.get("x-kubernetes-int-or-string"):
+        converted["type"] = ["integer", "string"]
+    if node.get("nullable") and isinstance(converted.get("type"), str):
+        converted["type"] = [converted["type"], "null"]
+    if _closes_unknown_fields(node):
+        converted["additionalProperties"] = False
+    return converted
+
+
+def _closes_unknown_fields(node: Mapping[str, Any]) -> bool:
+    # Only typed object nodes: anyOf/oneOf branches of a structural schema carry no type and
+    # must not close the object they constrain.
+    return (
+        node.get("type") == "object"
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    )
