@@ -1,0 +1,25 @@
+"""One MicroMart service: its image, workload, scaling, network and mesh policy, and routing.
+
+Everything here is derived from the service's own spec plus the names of its peers, never from
+another service's resources, so changing one service never touches another's objects.
+
+Modules by concern: `args` (inputs and naming), `scope` (what every child shares), `image`,
+`workload` (pods, scaling, disruption), `security` (identity, NetworkPolicy, mesh authorization),
+`traffic` (mesh routing and the public edge), `component` (the ComponentResource that wires them).
+"""
+
+from components.microservice.args import (
+    MicroserviceArgs,
+    PlatformEndpoints,
+    service_host,
+    upstream_env,
+)
+from components.microservice.component import Microservice
+
+__all__ = [
+    "Microservice",
+    "MicroserviceArgs",
+    "PlatformEndpoints",
+    "service_host",
+    "upstream_env",
+]

@@ -1,0 +1,112 @@
+"""Who the service is and who may talk to it: ServiceAccount, NetworkPolicy, mesh authorization."""
+
+from __future__ import annotations
+
+import pulumi_kubernetes as k8s
+
+from components import kube
+from components.microservice.args import (
+    AMQP_PORT,
+    HTTP_PORT_NAME,
+    INGRESS_GATEWAY_PRINCIPAL,
+    POSTGRES_PORT,
+)
+from components.microservice.scope import ServiceScope
+
+core = k8s.core.v1
+meta = k8s.meta.v1
+netv1 = k8s.networking.v1
+
+
+def service_account(scope: ServiceScope) -> core.ServiceAccount:
+    return core.ServiceAccount(
+        f"{scope.name}-sa",
+        metadata=kube.metadata(scope.service, scope.args.namespace, scope.labels),
+        automount_service_account_token=False,
+        opts=scope.k8s_opts(),
+    )
+
+
+def network_policy(scope: ServiceScope) -> None:
+    spec = scope.args.spec
+    sources = [
+        netv1.NetworkPolicyPeerArgs(
+            pod_selector=meta.LabelSelectorArgs(match_labels={kube.NAME_LABEL: caller})
+        )
+        for caller in scope.args.callers
+    ]
+    if spec.public:
+        sources.append(kube.namespace_peer(kube.ISTIO_INGRESS_NAMESPACE))
+    ingress = (
+        [netv1.NetworkPolicyIngressRuleArgs(from_=sources, ports=kube.tcp_ports(spec.port))]
+        if sources
+        else []
+    )
+    netv1.NetworkPolicy(
+        f"{scope.name}-netpol",
+        metadata=scope.meta(),
+        spec=netv1.NetworkPolicySpecArgs(
+            pod_selector=meta.LabelSelectorArgs(match_labels=scope.selector()),
+            policy_types=["Ingress", "Egress"],
+            ingress=ingress,
+            egress=_egress_rules(scope),
+        ),
+        opts=scope.k8s_opts(),
+    )
+
+
+def _egress_rules(scope: ServiceScope) -> list[netv1.NetworkPolicyEgressRuleArgs]:
+    spec, platform = scope.args.spec, scope.args.platform
+    rules = [
+        netv1.NetworkPolicyEgressRuleArgs(
+            to=[
+                netv1.NetworkPolicyPeerArgs(
+                    pod_selector=meta.LabelSelectorArgs(match_labels={kube.NAME_LABEL: callee})
+                )
+            ],
+            # The named port resolves on the callee's pods, so a callee changing its port
+            # number does not edit this service's policy.
+            ports=[netv1.NetworkPolicyPortArgs(protocol="TCP", port=HTTP_PORT_NAME)],
+        )
+        for callee in spec.calls
+    ]
+    if spec.postgres is not None:
+        rules.append(
+            netv1.NetworkPolicyEgressRuleArgs(
+                to=[
+                    netv1.NetworkPolicyPeerArgs(
+                        ip_block=netv1.IPBlockArgs(cidr=platform.postgres_subnet)
+                    )
+                ],
+                ports=kube.tcp_ports(POSTGRES_PORT),
+            )
+        )
+    if spec.rabbitmq:
+        rules.append(
+            netv1.NetworkPolicyEgressRuleArgs(
+                to=[
+                    kube.namespace_peer(platform.rabbitmq_namespace, {kube.NAME_LABEL: "rabbitmq"})
+                ],
+                ports=kube.tcp_ports(AMQP_PORT),
+            )
+        )
+    return rules
+
+
+def authorization_policy(scope: ServiceScope) -> None:
+    namespace = scope.args.namespace_name
+    principals = [f"cluster.local/ns/{namespace}/sa/{caller}" for caller in scope.args.callers]
+    if scope.args.spec.public:
+        principals.append(INGRESS_GATEWAY_PRINCIPAL)
+    rules = [{"from": [{"source": {"principals": sorted(principals)}}]}] if principals else []
+    # An ALLOW policy with no rules admits nothing: a service nobody calls is unreachable.
+    scope.custom_resource(
+        "authorization-policy",
+        "security.istio.io/v1",
+        "AuthorizationPolicy",
+        {
+            "selector": {"matchLabels": scope.selector()},
+            "action": "ALLOW",
+            "rules": rules,
+        },
+    )

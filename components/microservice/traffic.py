@@ -1,0 +1,146 @@
+"""How requests reach the service through the mesh: subsets, routes, retries, the public edge."""
+
+from __future__ import annotations
+
+from components.cluster import INGRESS_GATEWAY_SELECTOR
+from components.config.stack import IngressConfig
+from components.microservice.args import SERVICE_PORT, TRACK_LABEL
+from components.microservice.scope import ServiceScope
+
+
+def destination_rule(scope: ServiceScope) -> None:
+    spec = scope.args.spec
+    outlier = spec.traffic.outlier_detection
+    subsets = [{"name": "stable", "labels": {TRACK_LABEL: "stable"}}]
+    if spec.has_canary:
+        subsets.append({"name": "canary", "labels": {TRACK_LABEL: "canary"}})
+    scope.custom_resource(
+        "destination-rule",
+        "networking.istio.io/v1",
+        "DestinationRule",
+        {
+            "host": scope.host(),
+            "trafficPolicy": {
+                "tls": {"mode": "ISTIO_MUTUAL"},
+                "connectionPool": {
+                    "http": {
+                        "http1MaxPendingRequests": 1024,
+                        "maxRequestsPerConnection": 0,
+                    }
+                },
+                "outlierDetection": {
+                    "consecutive5xxErrors": outlier.consecutive_5xx_errors,
+                    "interval": f"{outlier.interval_seconds}s",
+                    "baseEjectionTime": f"{outlier.base_ejection_seconds}s",
+                    "maxEjectionPercent": outlier.max_ejection_percent,
+                },
+            },
+            "subsets": subsets,
+        },
+    )
+
+
+def _weighted_route(scope: ServiceScope) -> list[dict[str, object]]:
+    spec = scope.args.spec
+    canary_weight = spec.canary.weight if spec.has_canary and spec.canary else 0
+    destinations: list[dict[str, object]] = [
+        {
+            "destination": {
+                "host": scope.host(),
+                "subset": "stable",
+                "port": {"number": SERVICE_PORT},
+            },
+            "weight": 100 - canary_weight,
+        }
+    ]
+    if canary_weight:
+        destinations.append(
+            {
+                "destination": {
+                    "host": scope.host(),
+                    "subset": "canary",
+                    "port": {"number": SERVICE_PORT},
+                },
+                "weight": canary_weight,
+            }
+        )
+    return destinations
+
+
+def _http_policy(scope: ServiceScope) -> dict[str, object]:
+    traffic = scope.args.spec.traffic
+    return {
+        "timeout": f"{traffic.timeout_seconds:g}s",
+        "retries": {
+            "attempts": traffic.retries.attempts,
+            "perTryTimeout": f"{traffic.retries.per_try_timeout_seconds:g}s",
+            "retryOn": traffic.retries.retry_on,
+        },
+    }
+
+
+def mesh_routes(scope: ServiceScope) -> None:
+    scope.custom_resource(
+        "virtual-service",
+        "networking.istio.io/v1",
+        "VirtualService",
+        {
+            "hosts": [scope.host()],
+            "http": [
+                {
+                    "name": "default",
+                    "route": _weighted_route(scope),
+                    **_http_policy(scope),
+                }
+            ],
+        },
+    )
+
+
+def public_edge(scope: ServiceScope, ingress: IngressConfig) -> None:
+    gateway_name = f"{scope.service}-public"
+    scope.custom_resource(
+        "istio-gateway",
+        "networking.istio.io/v1",
+        "Gateway",
+        {
+            "selector": INGRESS_GATEWAY_SELECTOR,
+            "servers": [
+                {
+                    "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                    "hosts": [ingress.hostname],
+                    # The secret lives beside the add-on's gateway pods in aks-istio-ingress.
+                    "tls": {
+                        "mode": "SIMPLE",
+                        "credentialName": ingress.tls_secret_name,
+                    },
+                },
+                {
+                    "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                    "hosts": [ingress.hostname],
+                    "tls": {"httpsRedirect": True},
+                },
+            ],
+        },
+        gateway_name,
+    )
+    routes = [
+        {
+            "name": route.service,
+            "match": [{"uri": {"prefix": route.prefix}}],
+            "route": _weighted_route(scope),
+            **_http_policy(scope),
+        }
+        for route in scope.args.spec.routes
+    ]
+    scope.custom_resource(
+        "public-routes",
+        "networking.istio.io/v1",
+        "VirtualService",
+        {
+            "hosts": [ingress.hostname],
+            "gateways": [f"{scope.args.namespace_name}/{gateway_name}"],
+            "http": routes,
+        },
+        gateway_name,
+    )

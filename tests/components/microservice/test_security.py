@@ -1,0 +1,76 @@
+"""Security: the admitted call graph equals the declared one, for NetworkPolicy and mesh."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.components.microservice.graph import (
+    admitted_mesh_edges,
+    admitted_network_edges,
+    app_endpoints,
+    cluster_endpoints,
+    expected_mesh_edges,
+    expected_network_edges,
+    service_of,
+)
+from tests.components.microservice.objects import result_for
+from tests.components.microservice.sources import (
+    MESSAGING_CLIENT_LABEL,
+    calls,
+    public_services,
+    service_names,
+    service_spec,
+)
+from tests.synthesis import (
+    kube_objects,
+)
+
+GRAPH_STACKS = ("staging", "production", "canary_production")
+
+
+@pytest.mark.parametrize("stack", GRAPH_STACKS)
+def test_network_policies_admit_exactly_the_declared_edges(
+    request: pytest.FixtureRequest, stack: str
+) -> None:
+    result = result_for(request, stack)
+    stack_name = result.stack
+    endpoints = cluster_endpoints(result, stack_name)
+    admitted = admitted_network_edges(result, stack_name)
+    expected = expected_network_edges(endpoints)
+    assert sorted(admitted - expected) == [], "admitted but not declared"
+    assert sorted(expected - admitted) == [], "declared but not admitted"
+    # The broker admits its clients by label: exactly the services that declare rabbitmq.
+    for endpoint in app_endpoints(endpoints):
+        wants = bool(service_spec(service_of(endpoint)).get("rabbitmq"))
+        assert (endpoint.label_map.get(MESSAGING_CLIENT_LABEL) == "true") == wants, endpoint.name
+
+
+@pytest.mark.parametrize("stack", GRAPH_STACKS)
+def test_authorization_policies_admit_exactly_the_declared_callers(
+    request: pytest.FixtureRequest, stack: str
+) -> None:
+    result = result_for(request, stack)
+    endpoints = cluster_endpoints(result, result.stack)
+    accounts = {
+        (sa["metadata"]["namespace"], sa["metadata"]["name"])
+        for sa in kube_objects(result, "ServiceAccount")
+    }
+    for endpoint in app_endpoints(endpoints):  # a principal only means something if it exists
+        assert (endpoint.namespace, endpoint.service_account) in accounts, endpoint.name
+    admitted = admitted_mesh_edges(result, result.stack)
+    expected = expected_mesh_edges(endpoints)
+    assert sorted(admitted - expected) == [], "admitted but not declared"
+    assert sorted(expected - admitted) == [], "declared but not admitted"
+
+
+def test_the_spec_call_graph_is_the_one_documented() -> None:
+    """Guards the evaluators above against a vacuous spec graph."""
+    graph = {name: set(calls(name)) for name in service_names()}
+    assert graph == {
+        "catalog": set(),
+        "gateway": {"orders", "catalog", "inventory"},
+        "inventory": set(),
+        "notifications": set(),
+        "orders": {"catalog", "inventory"},
+    }
+    assert public_services() == ["gateway"]

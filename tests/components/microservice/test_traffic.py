@@ -1,0 +1,184 @@
+"""Traffic: canary Deployments and weights that always sum to 100, and the public edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from tests.components.microservice.objects import (
+    app_deployments,
+    assert_hpa_and_replicas_consistent,
+    assert_routes_consistent,
+    destination_rules_by_host,
+    only_container,
+    plan_entries,
+    pod_labels,
+    result_for,
+    route_weights,
+    selects,
+    synth_copy,
+    virtual_services,
+    with_canary,
+)
+from tests.components.microservice.sources import (
+    APP_NS,
+    DIGEST,
+    INGRESS_SELECTOR,
+    PUBLIC_PREFIXES,
+    STACKS,
+    login_server,
+    public_services,
+    service_names,
+    service_spec,
+    stack_config,
+)
+from tests.synthesis import (
+    copy_project,
+    edit_yaml,
+    kube_object,
+    kube_objects,
+)
+from tools.synth import SynthResult, synthesize
+
+
+def test_canary_adds_a_labelled_deployment_and_a_90_10_split(
+    canary_production: SynthResult, production: SynthResult
+) -> None:
+    deployments = app_deployments(canary_production)
+    assert sorted(deployments) == sorted([*service_names(), "orders-canary"])
+    stable, canary = deployments["orders"], deployments["orders-canary"]
+    assert pod_labels(canary)["track"] == "canary"
+    assert pod_labels(stable)["track"] == "stable"
+    assert selects(canary["spec"]["selector"], pod_labels(canary))
+    assert not selects(canary["spec"]["selector"], pod_labels(stable))
+    assert not selects(stable["spec"]["selector"], pod_labels(canary))
+    assert only_container(canary)["image"] == f"{login_server('production')}/orders:v2"
+    assert DIGEST.search(only_container(stable)["image"])
+    # Same pod apart from the image: config, probes, resources, identity.
+    canary_container = {k: v for k, v in only_container(canary).items() if k != "image"}
+    stable_container = {k: v for k, v in only_container(stable).items() if k != "image"}
+    assert canary_container == stable_container
+    canary_pod, stable_pod = canary["spec"]["template"]["spec"], stable["spec"]["template"]["spec"]
+    for key in ("serviceAccountName", "automountServiceAccountToken", "securityContext", "volumes"):
+        assert canary_pod[key] == stable_pod[key], key
+    # The autoscaler keeps driving the stable track only.
+    assert_hpa_and_replicas_consistent(canary_production)
+    hpa = kube_object(canary_production, "HorizontalPodAutoscaler", "orders", APP_NS)
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "orders"
+
+    host = f"orders.{APP_NS}.svc.cluster.local"
+    rule = destination_rules_by_host(canary_production)[host]
+    subsets = {s["name"]: s["labels"] for s in rule["spec"]["subsets"]}
+    assert subsets == {"stable": {"track": "stable"}, "canary": {"track": "canary"}}
+    assert selects({"matchLabels": subsets["canary"]}, pod_labels(canary))
+    assert not selects({"matchLabels": subsets["canary"]}, pod_labels(stable))
+    vs = kube_object(canary_production, "VirtualService", "orders", APP_NS)
+    (http,) = vs["spec"]["http"]
+    split = {d["destination"]["subset"]: d["weight"] for d in http["route"]}
+    assert split == {"stable": 90, "canary": 10}
+    assert_routes_consistent(canary_production)
+
+    # Nothing outside the orders component moved; inside it, only the new Deployment and the
+    # routing objects.
+    before, after = plan_entries(production), plan_entries(canary_production)
+    added = set(after) - set(before)
+    changed = {urn for urn in set(before) & set(after) if before[urn] != after[urn]}
+    assert set(before) <= set(after)
+    assert [after[urn]["name"] for urn in added] == ["orders-canary"]
+    assert sorted(after[urn]["name"] for urn in changed) == [
+        "orders-destination-rule",
+        "orders-virtual-service",
+    ]
+
+
+def test_canary_weight_zero_declares_no_canary_resources(
+    production: SynthResult, tmp_path: Path
+) -> None:
+    result = synth_copy(tmp_path, "production", with_canary("v2", 0))
+    assert "orders-canary" not in app_deployments(result)
+    rule = destination_rules_by_host(result)[f"orders.{APP_NS}.svc.cluster.local"]
+    assert [s["name"] for s in rule["spec"]["subsets"]] == ["stable"]
+    assert {r.urn for r in result.resources} == {r.urn for r in production.resources}
+    assert plan_entries(result) == plan_entries(production)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_virtual_service_route_sums_to_100(
+    request: pytest.FixtureRequest, stack: str
+) -> None:
+    result = result_for(request, stack)
+    assert len(virtual_services(result)) == len(service_names()) + len(public_services())
+    assert_routes_consistent(result)
+
+
+@pytest.fixture(scope="module")
+def scratch_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_project(tmp_path_factory.mktemp("canary-weights"))
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(weight=st.integers(min_value=0, max_value=100))
+@example(weight=0)
+@example(weight=100)
+def test_any_canary_weight_gives_routes_summing_to_100(scratch_project: Path, weight: int) -> None:
+    edit_yaml(
+        scratch_project / "Pulumi.production.yaml",
+        lambda doc: with_canary("v3", weight, "catalog")(doc["config"]),
+    )
+    result = synthesize(scratch_project, "production")
+    assert_routes_consistent(result)
+    vs = kube_object(result, "VirtualService", "catalog", APP_NS)
+    (http,) = vs["spec"]["http"]
+    subsets = [d["destination"]["subset"] for d in http["route"]]
+    split = dict(zip(subsets, route_weights(http["route"]), strict=True))
+    expected = {"stable": 100 - weight, "canary": weight} if weight else {"stable": 100}
+    assert split == expected
+    rule = destination_rules_by_host(result)[f"catalog.{APP_NS}.svc.cluster.local"]
+    assert {s["name"] for s in rule["spec"]["subsets"]} == set(expected)
+    assert ("catalog-canary" in app_deployments(result)) == (weight > 0)
+    assert_hpa_and_replicas_consistent(result)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_public_edge_is_an_https_istio_gateway_with_api_routes(
+    request: pytest.FixtureRequest, stack: str
+) -> None:
+    result = result_for(request, stack)
+    ingress = stack_config(stack)["micromart:ingress"]
+    gateways = kube_objects(result, "Gateway")
+    assert len(gateways) == 1
+    gateway = gateways[0]
+    assert gateway["spec"]["selector"] == INGRESS_SELECTOR
+    servers = gateway["spec"]["servers"]
+    https = [s for s in servers if s["port"]["protocol"] == "HTTPS"]
+    assert len(https) == 1
+    assert https[0]["port"]["number"] == 443
+    assert https[0]["hosts"] == [ingress["hostname"]]
+    assert https[0]["tls"]["mode"] == "SIMPLE"
+    assert https[0]["tls"]["credentialName"] == ingress["tlsSecretName"]
+    for plain in (s for s in servers if s["port"]["protocol"] == "HTTP"):
+        assert plain["tls"] == {"httpsRedirect": True}
+
+    gateway_ref = f"{gateway['metadata']['namespace']}/{gateway['metadata']['name']}"
+    bound = [vs for vs in virtual_services(result) if gateway_ref in vs["spec"].get("gateways", [])]
+    assert len(bound) == 1
+    public = bound[0]["spec"]
+    assert public["hosts"] == [ingress["hostname"]]
+    prefixes = [m["uri"]["prefix"] for http in public["http"] for m in http["match"]]
+    assert sorted(prefixes) == sorted(PUBLIC_PREFIXES)
+    declared = {r["prefix"] for name in public_services() for r in service_spec(name)["routes"]}
+    assert set(prefixes) == declared
+    # The ingress gateway may only reach the public service (see the graph tests), so every
+    # public route must enter through it.
+    (edge,) = public_services()
+    hosts = {d["destination"]["host"] for http in public["http"] for d in http["route"]}
+    assert hosts == {f"{edge}.{APP_NS}.svc.cluster.local"}
+    assert_routes_consistent(result)

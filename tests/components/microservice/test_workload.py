@@ -1,0 +1,240 @@
+"""Workload: probes on the app's real paths and port, replicas vs. the autoscaler, hardening."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.components.microservice.objects import (
+    app_deployments,
+    assert_hpa_and_replicas_consistent,
+    http_port,
+    only_container,
+    pod_environment,
+    pod_labels,
+    probes,
+    required_env,
+    resolve_port,
+    result_for,
+    selects,
+)
+from tests.components.microservice.sources import (
+    DIGEST,
+    MICROSERVICE,
+    STACKS,
+    autoscaled,
+    effective,
+    login_server,
+    service_names,
+    service_spec,
+)
+from tests.services.apprunner import SERVICES_DIR, fetch, run_app
+from tests.synthesis import (
+    kube_objects,
+    owning_service,
+)
+from tools.synth import SynthResult
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_probe_port_is_the_http_container_port_and_the_port_env(
+    request: pytest.FixtureRequest, stack: str
+) -> None:
+    result = result_for(request, stack)
+    deployments = app_deployments(result)
+    assert sorted(deployments) == list(service_names())
+    for name, deployment in deployments.items():
+        container = only_container(deployment)
+        port = http_port(container)
+        assert port == effective(stack, name, "port", default=8080), name
+        for kind, probe in probes(container).items():
+            assert resolve_port(container, probe["port"]) == port, f"{name} {kind}"
+            assert probe["path"] == effective(stack, name, "probes", kind), f"{name} {kind}"
+        env = pod_environment(result, deployment)
+        assert env.get("PORT") == str(port), f"{name}: the app is not told to listen on {port}"
+        missing = [var for var in required_env(env) if not env.get(var)]
+        assert missing == [], f"{name}: readiness can never pass, nothing provides {missing}"
+
+
+@pytest.mark.parametrize("service", service_names())
+def test_app_answers_200_on_exactly_the_declared_probe_paths(
+    production: SynthResult, service: str
+) -> None:
+    deployment = app_deployments(production)[service]
+    container = only_container(deployment)
+    declared = probes(container)
+    env = pod_environment(production, deployment)
+    # The manifest's port wiring is checked above; here the app gets a free loopback port.
+    run_env = {key: value for key, value in env.items() if key != "PORT"}
+    with run_app(SERVICES_DIR / service, run_env) as url:
+        answers = {kind: fetch(url + probe["path"])[0] for kind, probe in declared.items()}
+    assert answers == dict.fromkeys(declared, 200)
+
+    # The readiness path must be the one that reflects configuration: take away one required
+    # variable and readiness (only) fails. A readiness probe pointed at the liveness path would
+    # pass this test's first half and fail here.
+    required = required_env(env)
+    if not required:
+        return
+    broken = {key: value for key, value in run_env.items() if key != required[0]}
+    with run_app(SERVICES_DIR / service, broken) as url:
+        assert fetch(url + declared["readiness"]["path"])[0] == 503
+        assert fetch(url + declared["liveness"]["path"])[0] == 200
+
+
+def test_production_autoscales_every_service_without_deployment_replicas(
+    production: SynthResult,
+) -> None:
+    assert all(autoscaled("production", name) for name in service_names())
+    assert_hpa_and_replicas_consistent(production)
+    hpas = {h["metadata"]["name"]: h for h in kube_objects(production, "HorizontalPodAutoscaler")}
+    assert sorted(hpas) == list(service_names())
+    for name, hpa in hpas.items():
+        spec = hpa["spec"]
+        assert spec["scaleTargetRef"]["name"] == name
+        assert "replicas" not in app_deployments(production)[name]["spec"]
+        scaling = ("autoscaling",)
+        assert spec["minReplicas"] == effective("production", name, *scaling, "minReplicas")
+        assert spec["maxReplicas"] == effective("production", name, *scaling, "maxReplicas")
+        metrics = {m["resource"]["name"]: m["resource"]["target"] for m in spec["metrics"] if m}
+        assert {m["type"] for m in spec["metrics"]} == {"Resource"}
+        assert metrics == {
+            "cpu": {
+                "type": "Utilization",
+                "averageUtilization": effective(
+                    "production", name, *scaling, "targetCpuUtilization"
+                ),
+            },
+            "memory": {
+                "type": "Utilization",
+                "averageUtilization": effective(
+                    "production", name, *scaling, "targetMemoryUtilization"
+                ),
+            },
+        }
+        behavior = spec["behavior"]
+        assert behavior["scaleUp"]["stabilizationWindowSeconds"] == effective(
+            "production", name, *scaling, "scaleUpStabilizationSeconds"
+        )
+        assert behavior["scaleDown"]["stabilizationWindowSeconds"] == effective(
+            "production", name, *scaling, "scaleDownStabilizationSeconds"
+        )
+
+
+def test_staging_sets_replicas_and_has_no_autoscaler(staging: SynthResult) -> None:
+    assert not any(autoscaled("staging", name) for name in service_names())
+    assert kube_objects(staging, "HorizontalPodAutoscaler") == []
+    replicas = {name: d["spec"].get("replicas") for name, d in app_deployments(staging).items()}
+    assert replicas == {name: effective("staging", name, "replicas") for name in service_names()}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_deployments_are_hardened_as_the_spec_says(
+    request: pytest.FixtureRequest, stack: str
+) -> None:
+    result = result_for(request, stack)
+    deployments = app_deployments(result)
+    services = {s["metadata"]["name"]: s for s in kube_objects(result, "Service")}
+    budgets = kube_objects(result, "PodDisruptionBudget")
+    accounts = {a["metadata"]["name"]: a for a in kube_objects(result, "ServiceAccount")}
+    for name in service_names():
+        deployment = deployments[name]
+        labels = pod_labels(deployment)
+        spec = deployment["spec"]
+        pod = spec["template"]["spec"]
+        container = only_container(deployment)
+        where = f"{stack}/{name}"
+
+        assert selects(spec["selector"], labels), where
+        assert spec["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }, where
+        spread = pod.get("topologySpreadConstraints") or []
+        assert {c["topologyKey"] for c in spread} >= {
+            "kubernetes.io/hostname",
+            "topology.kubernetes.io/zone",
+        }, where
+        assert all(selects(c["labelSelector"], labels) for c in spread), where
+
+        pod_context, context = pod.get("securityContext") or {}, container["securityContext"]
+        assert pod_context.get("runAsNonRoot") or context.get("runAsNonRoot"), where
+        assert (context.get("runAsUser") or pod_context.get("runAsUser") or 0) > 0, where
+        seccomp = context.get("seccompProfile") or pod_context.get("seccompProfile") or {}
+        assert seccomp.get("type") == "RuntimeDefault", where
+        assert context.get("allowPrivilegeEscalation") is False, where
+        assert not context.get("privileged"), where
+        assert context.get("capabilities", {}).get("drop") == ["ALL"], where
+        assert not context.get("capabilities", {}).get("add"), where
+        assert context.get("readOnlyRootFilesystem") is True, where
+        volumes = {v["name"]: v for v in pod.get("volumes") or []}
+        tmp = [m for m in container.get("volumeMounts") or [] if m["mountPath"] == "/tmp"]
+        assert len(tmp) == 1 and "emptyDir" in volumes[tmp[0]["name"]], where
+
+        assert container["resources"] == {
+            kind: dict(effective(stack, name, "resources", kind)) for kind in ("requests", "limits")
+        }, where
+
+        image = container["image"]
+        assert image.startswith(f"{login_server(stack)}/{name}@sha256:"), where
+        assert DIGEST.search(image), where
+
+        account = accounts[pod["serviceAccountName"]]
+        assert account["automountServiceAccountToken"] is False, where
+        assert pod.get("automountServiceAccountToken") is not True, where
+
+        service = services[name]
+        assert service["spec"].get("type", "ClusterIP") == "ClusterIP", where
+        assert selects({"matchLabels": service["spec"]["selector"]}, labels), where
+        for port in service["spec"]["ports"]:
+            assert resolve_port(container, port["targetPort"]) == http_port(container), where
+
+        covering = [b for b in budgets if selects(b["spec"]["selector"], labels)]
+        assert len(covering) == 1, where
+        budget = covering[0]["spec"]
+        replicas = (
+            effective(stack, name, "autoscaling", "minReplicas")
+            if autoscaled(stack, name)
+            else effective(stack, name, "replicas")
+        )
+        if "maxUnavailable" in budget:
+            assert int(budget["maxUnavailable"]) >= 1, where  # drains can proceed
+        else:
+            assert int(budget["minAvailable"]) < replicas, where
+
+
+def resources_per_service(result: SynthResult) -> dict[str, Counter[str]]:
+    counts: dict[str, Counter[str]] = {}
+    for resource in result.program_resources:
+        service = owning_service(result, resource)
+        if service is not None and resource.type != MICROSERVICE:
+            counts.setdefault(service, Counter())[resource.type.rsplit(":", 1)[-1]] += 1
+    return counts
+
+
+def test_resources_per_service_match_the_stack_mode(
+    staging: SynthResult, production: SynthResult
+) -> None:
+    common = {
+        "Image": 1,
+        "ServiceAccount": 1,
+        "ConfigMap": 1,
+        "Deployment": 1,
+        "Service": 1,
+        "PodDisruptionBudget": 1,
+        "NetworkPolicy": 1,
+        "DestinationRule": 1,
+        "VirtualService": 1,
+        "AuthorizationPolicy": 1,
+    }
+    for stack, result in (("staging", staging), ("production", production)):
+        counts = resources_per_service(result)
+        assert sorted(counts) == list(service_names())
+        for name, found in counts.items():
+            expected = Counter(common)
+            if autoscaled(stack, name):
+                expected["HorizontalPodAutoscaler"] += 1
+            if service_spec(name).get("public"):
+                expected.update({"Gateway": 1, "VirtualService": 1})
+            assert found == expected, f"{stack}/{name}"
