@@ -176,18 +176,17 @@ RULES = (
         r"spec\.egress\[\d+\]\.to\[\d+\]\.ipBlock\.cidr",
         ("network.postgresSubnet",),
     ),
-    # Namespace quotas.
-    Rule(
-        r"kubernetes:core/v1:ResourceQuota",
-        r"spec\.hard\.(?P<hard>.+)",
-        (
-            "quota.requestsCpu",
-            "quota.requestsMemory",
-            "quota.limitsCpu",
-            "quota.limitsMemory",
-            "quota.pods",
-        ),
-    ),
+    # Namespace quotas: each hard limit from its own key only.
+    *[
+        Rule(r"kubernetes:core/v1:ResourceQuota", rf"spec\.hard\.{re.escape(field)}", (key,))
+        for field, key in (
+            ("requests.cpu", "quota.requestsCpu"),
+            ("requests.memory", "quota.requestsMemory"),
+            ("limits.cpu", "quota.limitsCpu"),
+            ("limits.memory", "quota.limitsMemory"),
+            ("pods", "quota.pods"),
+        )
+    ],
     # Cluster.
     Rule(r".*:ManagedCluster", r"sku\.tier", ("cluster.skuTier",)),
     Rule(r".*:ManagedCluster", POOL_FIELD.format(index=0), ("cluster.systemPool.{setting}",)),

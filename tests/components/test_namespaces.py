@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.synthesis import PROJECT_DIR, kube_object, kube_objects, of_type
+from components.config.base import cpu_millicores, memory_bytes
+from tests.synthesis import PROJECT_DIR, kube_object, kube_objects, of_type, only
 from tools.synth import SynthResult, component_of
 
 NAMESPACES = ("micromart", "micromart-messaging")
@@ -87,21 +88,85 @@ def test_default_deny_covers_ingress_and_egress_allowing_only_dns_and_istiod(
     assert spec["egress"] == [DNS_RULE, ISTIOD_RULE]
 
 
-def test_resource_quota_caps_compute_and_pods(result: SynthResult, namespace: str) -> None:
+# ResourceQuota `hard` field -> the `micromart:quota` key that sets it.
+QUOTA_KEYS = {
+    "requests.cpu": "requestsCpu",
+    "requests.memory": "requestsMemory",
+    "limits.cpu": "limitsCpu",
+    "limits.memory": "limitsMemory",
+    "pods": "pods",
+}
+# The LimitRange is not configurable: these are the platform's container defaults and ceiling.
+CONTAINER_LIMITS: dict[str, dict[str, str]] = {
+    "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+    "default": {"cpu": "500m", "memory": "512Mi"},
+    "max": {"cpu": "4", "memory": "8Gi"},
+}
+
+
+@cache
+def documented_quota_defaults() -> dict[str, str]:
+    """`requestsCpu (8)`-style defaults from the key's description in Pulumi.yaml."""
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text(encoding="utf-8"))
+    description = project["config"]["micromart:quota"]["description"]
+    return dict(re.findall(r"(\w+) \(([^)]+)\)", description))
+
+
+def expected_quota(stack: str) -> dict[str, str]:
+    configured = {
+        **documented_quota_defaults(),
+        **(stack_config(stack).get("micromart:quota") or {}),
+    }
+    return {field: str(configured[key]) for field, key in QUOTA_KEYS.items()}
+
+
+def test_resource_quota_takes_each_value_from_its_own_config_key(
+    result: SynthResult, namespace: str
+) -> None:
     quotas = in_namespace(result, "ResourceQuota", namespace)
     assert len(quotas) == 1
-    hard = quotas[0]["spec"]["hard"]
-    assert set(hard) >= {"requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods"}
-    assert all(str(value) for value in hard.values())
+    hard = {field: str(value) for field, value in quotas[0]["spec"]["hard"].items()}
+    expected = expected_quota(result.stack)
+    # Distinct values, so two keys wired to each other's field cannot pass.
+    assert len(set(expected.values())) == len(expected), expected
+    assert hard == expected
 
 
-def test_limit_range_gives_containers_defaults(result: SynthResult, namespace: str) -> None:
+def quantity(resource: str, value: str) -> float:
+    return float(cpu_millicores(value) if resource == "cpu" else memory_bytes(value))
+
+
+def declared_containers(result: SynthResult, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+    workloads = [*in_namespace(result, "Deployment", namespace)]
+    workloads += in_namespace(result, "StatefulSet", namespace)
+    assert workloads, namespace
+    return [
+        (f"{w['metadata']['name']}/{c['name']}", c.get("resources") or {})
+        for w in workloads
+        for c in [
+            *w["spec"]["template"]["spec"].get("initContainers", []),
+            *w["spec"]["template"]["spec"]["containers"],
+        ]
+    ]
+
+
+def test_limit_range_gives_containers_sane_defaults_and_a_ceiling_every_pod_fits(
+    result: SynthResult, namespace: str
+) -> None:
     ranges = in_namespace(result, "LimitRange", namespace)
     assert len(ranges) == 1
-    container = [item for item in ranges[0]["spec"]["limits"] if item["type"] == "Container"]
-    assert len(container) == 1
-    for field in ("default", "defaultRequest", "max"):
-        assert set(container[0][field]) == {"cpu", "memory"}, field
+    assert ranges[0]["spec"]["limits"] == [{"type": "Container", **CONTAINER_LIMITS}]
+    for resource in ("cpu", "memory"):
+        request, limit, ceiling = (
+            quantity(resource, CONTAINER_LIMITS[kind][resource])
+            for kind in ("defaultRequest", "default", "max")
+        )
+        assert request <= limit <= ceiling, resource
+    # Admission rejects a pod whose limits exceed `max`: every container we declare must fit.
+    for name, resources in declared_containers(result, namespace):
+        for resource, value in (resources.get("limits") or {}).items():
+            most = CONTAINER_LIMITS["max"][resource]
+            assert quantity(resource, value) <= quantity(resource, most), (name, resource)
 
 
 def test_peer_authentication_is_namespace_wide_strict(result: SynthResult, namespace: str) -> None:
@@ -119,12 +184,19 @@ def _revision_minor(revision: str) -> int:
     return int(match.group(1))
 
 
-def test_injected_pods_can_pass_restricted_pod_security(result: SynthResult) -> None:
-    mesh = of_type(result, "azure-native:containerservice:ManagedCluster")[0].plain_inputs()[
+def test_injected_pods_can_pass_restricted_pod_security(
+    result: SynthResult, namespace: str
+) -> None:
+    """The namespace both enforces `restricted` and injects sidecars from a revision that the
+    cluster installs and that redirects traffic with Istio CNI (no privileged istio-init)."""
+    labels = kube_object(result, "Namespace", namespace)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    mesh = only(result, "azure-native:containerservice:ManagedCluster").plain_inputs()[
         "serviceMeshProfile"
     ]
+    revision = labels["istio.io/rev"]
+    assert revision in mesh["istio"]["revisions"]
     components = mesh["istio"].get("components", {})
-    revision = mesh["istio"]["revisions"][0]
     cni = components.get("proxyRedirectionMechanism") == "CNIChaining"
-    # From asm-1-30 the add-on defaults to CNI chaining (no privileged istio-init).
+    # From asm-1-30 the add-on defaults to CNI chaining.
     assert cni or _revision_minor(revision) >= 30

@@ -7,7 +7,6 @@ import re
 from functools import cache
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.synthesis import PROJECT_DIR, kube_object, kube_objects, of_type
@@ -96,12 +95,30 @@ def test_broker_resources_follow_the_stack_file(result: SynthResult) -> None:
     assert broker(result)["resources"] == rabbitmq_config(result.stack)["resources"]
 
 
-def test_broker_has_distinct_readiness_and_liveness_probes(result: SynthResult) -> None:
+def diagnostics(probe: dict[str, Any]) -> str:
+    """The `rabbitmq-diagnostics` check a probe runs."""
+    command = probe["exec"]["command"]
+    assert command[:2] == ["rabbitmq-diagnostics", "--silent"], command
+    (check,) = command[2:]
+    assert isinstance(check, str)
+    return check
+
+
+def test_broker_probes_check_liveness_and_readiness_differently(result: SynthResult) -> None:
     container = broker(result)
     readiness, liveness = container["readinessProbe"], container["livenessProbe"]
-    assert readiness and liveness
-    assert readiness != liveness
-    assert container["startupProbe"]
+    startup = container["startupProbe"]
+    # Liveness only asks whether the node runs (a restart cures nothing else); readiness
+    # whether it accepts client connections; startup covers the slow first boot.
+    assert diagnostics(liveness) == "ping"
+    assert diagnostics(readiness) == "check_port_connectivity"
+    assert diagnostics(startup) == "ping"
+    for name, probe in (("readiness", readiness), ("liveness", liveness), ("startup", startup)):
+        assert probe["timeoutSeconds"] <= probe["periodSeconds"], name
+    # Mnesia/Khepri table sync after a restart can take minutes: five before giving up.
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    # A busy node must miss more than one liveness period before it is killed.
+    assert liveness["failureThreshold"] >= 3
 
 
 def test_data_lives_on_claims_that_outlive_the_statefulset(result: SynthResult) -> None:
@@ -118,11 +135,13 @@ def test_data_lives_on_claims_that_outlive_the_statefulset(result: SynthResult) 
     assert mounts[claim["metadata"]["name"]] == "/var/lib/rabbitmq"
 
 
-@pytest.mark.parametrize(("stack", "replicas"), [("staging", 1), ("production", 3)])
-def test_replicas_per_stack(request: pytest.FixtureRequest, stack: str, replicas: int) -> None:
-    result: SynthResult = request.getfixturevalue(stack)
-    assert rabbitmq_config(stack)["replicas"] == replicas
-    assert statefulset(result)["spec"]["replicas"] == replicas
+def test_replicas_follow_the_stack_file(result: SynthResult) -> None:
+    assert statefulset(result)["spec"]["replicas"] == rabbitmq_config(result.stack)["replicas"]
+
+
+def test_production_broker_keeps_a_quorum_through_one_lost_node(production: SynthResult) -> None:
+    replicas = statefulset(production)["spec"]["replicas"]
+    assert replicas >= 3 and replicas % 2 == 1
 
 
 def test_headless_and_client_services_select_the_broker(result: SynthResult) -> None:
@@ -179,13 +198,15 @@ def test_only_services_that_declare_messaging_carry_the_client_label(
         spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
         if spec.get("rabbitmq"):
             declared.add(spec["name"])
-    assert declared == {"orders", "inventory", "notifications"}
+    deployments = kube_objects(result, "Deployment")
     labelled = {
         d["metadata"]["name"]
-        for d in kube_objects(result, "Deployment")
+        for d in deployments
         if d["spec"]["template"]["metadata"]["labels"].get(CLIENT_LABEL) == "true"
     }
     assert labelled == declared
+    # Some services are clients and some are not, so both directions are exercised.
+    assert labelled and labelled != {d["metadata"]["name"] for d in deployments}
 
 
 def test_credentials_and_erlang_cookie_are_generated_secrets(result: SynthResult) -> None:
@@ -217,19 +238,50 @@ def test_cookie_and_credentials_are_mounted_from_the_secret(result: SynthResult)
     assert any(s.get("secret", {}).get("name") == "rabbitmq-credentials" for s in projected)
 
 
-def test_config_defaults_to_quorum_queues_and_lists_every_peer(result: SynthResult) -> None:
+# Every rabbitmq.conf setting apart from the peer list, with the value it must have.
+BROKER_SETTINGS = {
+    "default_queue_type": "quorum",
+    "queue_leader_locator": "balanced",
+    "cluster_formation.peer_discovery_backend": "classic_config",
+    # A partitioned minority stops serving instead of accepting writes that will be lost.
+    "cluster_partition_handling": "pause_minority",
+    "log.console": "true",
+    "log.file": "false",
+    "vm_memory_high_watermark.relative": "0.6",
+    "disk_free_limit.absolute": "2GB",
+    "management.tcp.port": "15672",
+}
+
+
+def broker_settings(result: SynthResult) -> dict[str, str]:
     conf = kube_object(result, "ConfigMap", "rabbitmq-config", NAMESPACE)["data"]["rabbitmq.conf"]
-    lines = [line.strip() for line in conf.splitlines()]
-    assert "default_queue_type = quorum" in lines
-    assert "cluster_formation.peer_discovery_backend = classic_config" in lines
-    replicas = rabbitmq_config(result.stack)["replicas"]
+    pairs = [line.split("=", 1) for line in conf.splitlines() if line.strip()]
+    assert all(len(pair) == 2 for pair in pairs), conf
+    settings = {key.strip(): value.strip() for key, value in pairs}
+    assert len(settings) == len(pairs), "a key set twice: the last one silently wins"
+    return settings
+
+
+def test_config_sets_exactly_the_documented_broker_settings(result: SynthResult) -> None:
+    settings = broker_settings(result)
+    others = {k: v for k, v in settings.items() if not k.startswith("cluster_formation.classic")}
+    assert others == BROKER_SETTINGS
+    # The management port the config opens is the one the container and Service expose.
+    ports = {p["name"]: p["containerPort"] for p in broker(result)["ports"]}
+    assert int(settings["management.tcp.port"]) == ports["management"]
+
+
+def test_config_lists_every_peer(result: SynthResult) -> None:
+    settings = broker_settings(result)
+    replicas = statefulset(result)["spec"]["replicas"]
     headless = statefulset(result)["spec"]["serviceName"]
-    peers = sorted(line for line in lines if line.startswith("cluster_formation.classic_config"))
-    assert peers == sorted(
-        f"cluster_formation.classic_config.nodes.{i + 1} = "
-        f"rabbit@rabbitmq-{i}.{headless}.{NAMESPACE}.svc.cluster.local"
+    peers = {k: v for k, v in settings.items() if k.startswith("cluster_formation.classic")}
+    assert peers == {
+        f"cluster_formation.classic_config.nodes.{i + 1}": (
+            f"rabbit@rabbitmq-{i}.{headless}.{NAMESPACE}.svc.cluster.local"
+        )
         for i in range(replicas)
-    )
+    }
 
 
 def test_image_comes_from_the_stack_registry_by_digest(result: SynthResult) -> None:
