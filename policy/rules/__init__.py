@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import azure, networking, resilience, workloads
+from . import azure, networking, pod_security, resilience, workloads
 
 ALL_POLICIES: tuple[Policy, ...] = (
     *workloads.POLICIES,
+    *pod_security.POLICIES,
     *networking.POLICIES,
     *resilience.POLICIES,
     *azure.POLICIES,

@@ -139,18 +139,22 @@ def resource_policy(
     *,
     name: str,
     description: str,
-    resource_types: Iterable[str],
+    resource_types: Iterable[str] | None,
     check: ResourceCheck,
     severity: Severity,
     remediation: str,
     tags: Iterable[str] = (),
     config_schema: PolicyConfigSchema | None = None,
+    enforcement_level: EnforcementLevel = EnforcementLevel.MANDATORY,
 ) -> ResourceValidationPolicy:
-    """A mandatory per-resource policy that runs `check` on the listed types only."""
-    types = frozenset(resource_types)
+    """A per-resource policy that runs `check` on the listed types (None: on every resource).
+
+    Checks that find their subject by structure (pod specs) take None and decide themselves.
+    """
+    types = None if resource_types is None else frozenset(resource_types)
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        if args.resource_type not in types:
+        if types is not None and args.resource_type not in types:
             return
         for message in check(args):
             report_violation(message, None)
@@ -159,7 +163,7 @@ def resource_policy(
         name=name,
         description=description,
         validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
+        enforcement_level=enforcement_level,
         config_schema=config_schema,
         severity=severity,
         remediation_steps=remediation,

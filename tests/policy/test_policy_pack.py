@@ -16,13 +16,14 @@ import pytest
 import yaml
 from pulumi_policy import EnforcementLevel, Policy
 
-from policy.rules import ALL_POLICIES, azure, networking, resilience, workloads
+from policy.rules import ALL_POLICIES, azure, networking, pod_security, resilience, workloads
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policy"
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 BY_NAME: dict[str, Policy] = {p.name: p for p in ALL_POLICIES}
 MODULES = {
     "workloads": workloads,
+    "pod_security": pod_security,
     "networking": networking,
     "resilience": resilience,
     "azure": azure,
@@ -38,7 +39,13 @@ def test_policy_names_are_unique_kebab_case() -> None:
 @pytest.mark.parametrize("policy", ALL_POLICIES, ids=lambda p: p.name)
 def test_policy_metadata(policy: Policy) -> None:
     assert policy.description.endswith(".") and ". " not in policy.description, "one sentence"
-    assert policy.enforcement_level is EnforcementLevel.MANDATORY
+    # The one advisory policy only reports exemption annotations; it must never block.
+    expected = (
+        EnforcementLevel.ADVISORY
+        if policy.name == "k8s-policy-exemptions"
+        else EnforcementLevel.MANDATORY
+    )
+    assert policy.enforcement_level is expected
     assert policy.severity is not None
     assert policy.remediation_steps
     assert policy.tags
@@ -54,6 +61,17 @@ def test_every_policy_has_one_passing_and_two_failing_fixtures(all_cases: dict[s
             )
             counts[case.policy][case.expect] += 1
     thin = {name: c for name, c in counts.items() if c["pass"] < 1 or c["fail"] < 2}
+    assert thin == {}
+
+
+def test_every_pod_rule_has_two_passing_and_two_failing_fixtures(
+    all_cases: dict[str, Any],
+) -> None:
+    pod_rules = {p.name for p in (*workloads.POLICIES, *pod_security.POLICIES)}
+    counts = {name: {"pass": 0, "fail": 0} for name in pod_rules}
+    for case in (*all_cases["workloads"], *all_cases["pod_security"]):
+        counts[case.policy][case.expect] += 1
+    thin = {name: c for name, c in counts.items() if c["pass"] < 2 or c["fail"] < 2}
     assert thin == {}
 
 
