@@ -186,7 +186,7 @@ def test_server_children_run_one_at_a_time(result: SynthResult) -> None:
     # must form one dependency chain, each waiting for the one before it.
     children = server_children(result)
     assert {r.type for r in children} == {CONFIGURATION, DATABASE}
-    assert len(children) == 1 + len(DATABASES)
+    assert len(children) == 1 + len(declared_databases())
     closures = {r.urn: dependency_closure(result, r.urn) for r in children}
     ordered = sorted(children, key=lambda r: len(closures[r.urn]))
     for before, after in itertools.pairwise(ordered):
