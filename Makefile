@@ -4,7 +4,7 @@ VENV ?= .venv
 STACK ?= staging
 BIN := $(VENV)/bin
 
-.PHONY: install synth test lint typecheck unit bench schema clean
+.PHONY: install synth preview test lint typecheck unit bench schema clean
 
 install: $(BIN)/.installed
 
@@ -15,8 +15,12 @@ $(BIN)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
+# ./synth keeps the exit codes 0/1/2 apart; through make any failure becomes 2.
 synth: install
-	$(BIN)/python -m tools.cli --stack $(STACK)
+	SYNTH_PYTHON=$(BIN)/python ./synth --stack $(STACK)
+
+preview: install
+	SYNTH_PYTHON=$(BIN)/python ./synth --stack $(STACK) --preview
 
 test: lint typecheck unit
 

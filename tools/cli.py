@@ -1,4 +1,7 @@
-"""`make synth`: render a stack offline into build/<stack>/ and check it with the policy pack.
+"""`./synth`: render a stack offline into build/<stack>/ and check it with the policy pack.
+
+`--preview` runs it as `pulumi preview` on a new stack instead (every computed output unknown)
+and writes only build/<stack>/preview.json.
 
 Exit codes: 0 compliant, 1 mandatory policy violation, 2 bad config or program error.
 """
@@ -15,7 +18,14 @@ from typing import Any
 
 import yaml
 
-from tools.policy_check import Finding, check_stack, finding_json
+from tools.policy_check import (
+    Finding,
+    check_stack,
+    finding_json,
+    preview_stack,
+    undecided_json,
+)
+from tools.policy_runner import Analysis
 from tools.synth import (
     ProgramError,
     SynthResult,
@@ -23,6 +33,7 @@ from tools.synth import (
     plan_document,
     resource_counts,
     synthesize,
+    unknown_inputs,
 )
 
 EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
@@ -33,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="staging")
     parser.add_argument("--project-dir", type=Path, default=Path.cwd())
     parser.add_argument("--out", type=Path, default=Path("build"))
+    parser.add_argument("--preview", action="store_true", help="as `pulumi preview` on a new stack")
     args = parser.parse_args(argv)
+    if args.preview:
+        return preview(args.project_dir, args.stack, args.out / args.stack)
     started = time.perf_counter()
     try:
         result = synthesize(args.project_dir, args.stack)
@@ -44,6 +58,41 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     print_summary(result, findings, args.out / args.stack, time.perf_counter() - started)
     return EXIT_VIOLATION if any(f.level == "mandatory" for f in findings) else EXIT_OK
+
+
+def preview(project_dir: Path, stack: str, target: Path) -> int:
+    started = time.perf_counter()
+    try:
+        result = synthesize(project_dir, stack, preview=True)
+        analysis = preview_stack(result, project_dir)
+    except ProgramError as error:
+        print(f"preview: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    document = preview_document(result, analysis)
+    target.mkdir(parents=True, exist_ok=True)
+    partial = target / ".preview.json.partial"
+    _write_json(partial, document)
+    partial.replace(target / "preview.json")
+    seconds = time.perf_counter() - started
+    print(
+        f"preview {stack}: {len(result.program_resources)} resources, "
+        f"{document['unknown_inputs']} unknown inputs in {seconds:.1f}s -> {target}/preview.json"
+    )
+    print_findings(analysis.violations)
+    print(f"undecided until deployment: {len(analysis.undecided)}")
+    for undecided in analysis.undecided:
+        print(f"  {undecided.policy}: {undecided.urn}\n      {undecided.reason}")
+    mandatory = any(v.level == "mandatory" for v in analysis.violations)
+    return EXIT_VIOLATION if mandatory else EXIT_OK
+
+
+def preview_document(result: SynthResult, analysis: Analysis) -> dict[str, Any]:
+    return {
+        "stack": result.stack,
+        "unknown_inputs": unknown_inputs(result),
+        "violations": [finding_json(v) for v in analysis.violations],
+        "undecided": [undecided_json(u) for u in analysis.undecided],
+    }
 
 
 def write_build(result: SynthResult, findings: list[Finding], target: Path) -> None:
@@ -82,6 +131,10 @@ def print_summary(
     print(f"stack {result.stack}: {sum(counts.values())} resources in {seconds:.1f}s -> {target}")
     for component, count in counts.items():
         print(f"  {count:4d}  {component}")
+    print_findings(findings)
+
+
+def print_findings(findings: list[Finding]) -> None:
     mandatory = [f for f in findings if f.level == "mandatory"]
     print(f"policy: {len(mandatory)} mandatory, {len(findings) - len(mandatory)} advisory")
     for finding in findings:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
+from pulumi.runtime.rpc import UNKNOWN
 
 from components.build_context import content_digest
 from tools.recorder import SECRET_SIG, SIG_KEY
@@ -39,10 +40,24 @@ def arm_id(resource_group: str, provider_type: str, name: str) -> str:
 
 
 class SynthMocks(Mocks):
-    def __init__(self, project_dir: Path) -> None:
+    """`preview`: every resource is a create on a new stack, as `pulumi preview` sees it."""
+
+    def __init__(self, project_dir: Path, *, preview: bool = False) -> None:
         self._project_dir = project_dir
+        self._preview = preview
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id, state = self._created(args)
+        if not self._preview:
+            return resource_id, state
+        # A create at preview has no ID yet, and the provider returns its inputs with every
+        # other output unknown (pulumi-azure-native provider.go `Create`: "Calculate the preview
+        # of outputs using the current inputs and marking all other response properties as
+        # computed"; pulumi-kubernetes returns the checked inputs). Invokes whose arguments are
+        # unknown are skipped by the SDK itself (pulumi/runtime/invoke.py), as the engine does.
+        return None, preview_state(args.inputs, state)
+
+    def _created(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
         arm = _ARM_TYPES.get(args.typ)
         if arm is not None:
@@ -80,6 +95,15 @@ class SynthMocks(Mocks):
             "repoDigest": f"{repository}@sha256:{digest}",
             "baseImageName": image_name,
         }
+
+
+def preview_state(inputs: dict[str, Any], created: dict[str, Any]) -> dict[str, Any]:
+    """Inputs stay known; whatever the provider would compute or change becomes unknown."""
+    state = dict(inputs)
+    for key, value in created.items():
+        if key not in inputs or inputs[key] != value:
+            state[key] = UNKNOWN
+    return state
 
 
 # Type token -> (ARM provider type, input holding the resource's own name).

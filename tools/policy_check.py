@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from tools.policy_runner import (
+    Analysis,
     PolicyPackError,
     PolicyResource,
+    Undecided,
     Violation,
+    analyze,
     run_policy_pack,
 )
 from tools.synth import PROJECT, STACK_TYPE, ProgramError, SynthResult
@@ -56,6 +59,27 @@ def check_stack(result: SynthResult, project_dir: Path) -> list[Finding]:
     except PolicyPackError as error:
         # A pack that cannot boot would fail `pulumi preview` too; it is never a pass.
         raise ProgramError(f"policy pack failed: {error}") from error
+
+
+def preview_stack(result: SynthResult, project_dir: Path) -> Analysis:
+    """The pack at preview: unknown values are sent as the engine sends them (the unknown
+    sentinel, pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go marshals with KeepUnknowns),
+    and a policy that cannot decide is reported as undecided, never dropped."""
+    try:
+        return analyze(
+            policy_resources(result),
+            pack_dir=project_dir / "policy",
+            project=PROJECT,
+            stack=result.stack,
+            policy_config=policy_config(project_dir, result.stack),
+            dry_run=True,
+        )
+    except PolicyPackError as error:
+        raise ProgramError(f"policy pack failed: {error}") from error
+
+
+def undecided_json(undecided: Undecided) -> dict[str, str]:
+    return {"policy": undecided.policy, "urn": undecided.urn, "reason": undecided.reason}
 
 
 def finding_json(finding: Finding) -> dict[str, str]:

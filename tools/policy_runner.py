@@ -34,7 +34,15 @@ import jsonschema  # type: ignore[import-untyped]
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-__all__ = ["PolicyPackError", "PolicyResource", "Violation", "run_policy_pack"]
+__all__ = [
+    "Analysis",
+    "PolicyPackError",
+    "PolicyResource",
+    "Undecided",
+    "Violation",
+    "analyze",
+    "run_policy_pack",
+]
 
 _Level: TypeAlias = analyzer_pb2.EnforcementLevel.ValueType
 _LEVELS: Mapping[str, _Level] = MappingProxyType(
@@ -52,11 +60,19 @@ _SHUTDOWN_GRACE_SECONDS = 5.0
 _STDERR_TAIL_CHARS = 4000
 # The engine's placeholder for backends without organizations.
 _ORGANIZATION = "organization"
-# What pulumi_policy reports when a policy touched a value that only exists after deployment.
+# What pulumi_policy reports when a policy touched a value that only exists after deployment
+# (pulumi_policy/policy.py, _PolicyAnalyzerServicer.Analyze/AnalyzeStack: an UnknownValueError
+# becomes one ADVISORY diagnostic with an empty URN). The engine prints it and goes on
+# (pulumi/pulumi pkg/resource/deploy/step_generator.go, AnalyzeResources: only MANDATORY
+# diagnostics set sawError), so a preview passes with the check silently not done.
 _UNKNOWN_NOTICE = re.compile(
     r"^can't run policy '[^']*' from policy pack '[^']*' during preview: "
-    r".* value at .* can't be known during preview$",
+    r"(?P<reason>.* value at .* can't be known during preview)$",
     re.DOTALL,
+)
+# A stack rule names the resource it could not decide (policy/rules/unknowns.py).
+_UNDECIDED_RESOURCE = re.compile(
+    r"\w+ value at \S* of (?P<urn>urn:pulumi:\S+) can't be known during preview"
 )
 
 
@@ -85,6 +101,21 @@ class Violation:
     message: str
 
 
+@dataclass(frozen=True)
+class Undecided:
+    """A policy that could not decide on a resource because a value is unknown until deployed."""
+
+    policy: str
+    urn: str  # "" when the pack did not say which resource
+    reason: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    violations: list[Violation]
+    undecided: list[Undecided]
+
+
 class PolicyPackError(RuntimeError):
     """The pack did not boot, broke the protocol, timed out, or was given invalid config."""
 
@@ -98,27 +129,59 @@ def run_policy_pack(
     policy_config: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
 ) -> list[Violation]:
-    """Analyze `resources` with the pack in `pack_dir` and return its diagnostics.
+    """Analyze `resources` as `pulumi up` would (every value known) and return the diagnostics.
 
     `policy_config` uses the `pulumi preview --policy-pack-config` JSON format:
     {"<policy>": "<level>" | {"enforcementLevel"?: "<level>", "<key>": value}, "all"?: "<level>"}.
     `timeout` bounds the whole run, boot included. The pack runs under this interpreter
     (sys.executable), which must have pulumi-policy installed. Raises PolicyPackError when the
-    pack does not boot, breaks the protocol, a policy raises, the config is invalid, or time is up.
+    pack does not boot, breaks the protocol, a policy raises, the config is invalid, time is up,
+    or a policy could not decide: at update every value is known, so that is never a pass.
     """
+    analysis = analyze(
+        resources,
+        pack_dir=pack_dir,
+        project=project,
+        stack=stack,
+        policy_config=policy_config,
+        timeout=timeout,
+        dry_run=False,
+    )
+    if analysis.undecided:
+        listed = "\n  ".join(f"{u.policy} {u.urn}: {u.reason}" for u in analysis.undecided)
+        raise PolicyPackError(f"policies could not decide on known values:\n  {listed}")
+    return analysis.violations
+
+
+def analyze(
+    resources: Sequence[PolicyResource],
+    *,
+    pack_dir: Path,
+    project: str,
+    stack: str,
+    policy_config: Mapping[str, Any] | None = None,
+    timeout: float = 30.0,
+    dry_run: bool = False,
+) -> Analysis:
+    """Like `run_policy_pack`, and at preview (`dry_run`) with unknowns kept as undecided."""
     deadline = _Deadline(timeout)
-    with _running_pack(Path(pack_dir), project, stack, deadline) as pack:
-        pack.configure(project, stack, policy_config or {})
+    with _running_pack(Path(pack_dir), project, stack, deadline, dry_run) as pack:
+        pack.configure(project, stack, policy_config or {}, dry_run)
         by_urn = {resource.urn: resource for resource in resources}
-        found: list[Violation] = []
+        found: list[Violation | Undecided] = []
         for resource in resources:
             response = pack.call("Analyze", _analyze_request(resource, by_urn))
-            found.extend(_violations(response, default_urn=resource.urn))
+            found.extend(_diagnostics(response, default_urn=resource.urn))
         stack_request = analyzer_pb2.AnalyzeStackRequest(
             resources=[_analyzer_resource(resource, by_urn) for resource in resources]
         )
-        found.extend(_violations(pack.call("AnalyzeStack", stack_request), default_urn=""))
-    return sorted(found, key=lambda v: (v.policy, v.urn, v.message, v.level))
+        found.extend(_diagnostics(pack.call("AnalyzeStack", stack_request), default_urn=""))
+    violations = [item for item in found if isinstance(item, Violation)]
+    undecided = {item for item in found if isinstance(item, Undecided)}
+    return Analysis(
+        violations=sorted(violations, key=lambda v: (v.policy, v.urn, v.message, v.level)),
+        undecided=sorted(undecided, key=lambda u: (u.policy, u.urn, u.reason)),
+    )
 
 
 # --- process and channel -------------------------------------------------------------------
@@ -164,7 +227,9 @@ class _Pack:
                 f"{method} failed ({code.name if code else 'error'}): {details}{self._stderr()}"
             ) from None
 
-    def configure(self, project: str, stack: str, policy_config: Mapping[str, Any]) -> None:
+    def configure(
+        self, project: str, stack: str, policy_config: Mapping[str, Any], dry_run: bool
+    ) -> None:
         root = str(self._pack_dir.resolve())
         # The Python SDK does not implement Handshake; the engine falls back, and so do we.
         self.call(
@@ -175,7 +240,7 @@ class _Pack:
         self.call(
             "ConfigureStack",
             analyzer_pb2.AnalyzerStackConfigureRequest(
-                stack=stack, project=project, organization=_ORGANIZATION, dry_run=True
+                stack=stack, project=project, organization=_ORGANIZATION, dry_run=dry_run
             ),
             optional=True,
         )
@@ -185,14 +250,16 @@ class _Pack:
 
 
 @contextmanager
-def _running_pack(pack_dir: Path, project: str, stack: str, deadline: _Deadline) -> Iterator[_Pack]:
+def _running_pack(
+    pack_dir: Path, project: str, stack: str, deadline: _Deadline, dry_run: bool
+) -> Iterator[_Pack]:
     if not (pack_dir / "__main__.py").is_file():
         raise PolicyPackError(f"{pack_dir} is not a Python policy pack (no __main__.py)")
     with tempfile.TemporaryFile() as stderr_file:
         process = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "."],
             cwd=pack_dir,
-            env=_pack_environment(project, stack),
+            env=_pack_environment(project, stack, dry_run),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr_file,
@@ -226,13 +293,13 @@ def _running_pack(pack_dir: Path, project: str, stack: str, deadline: _Deadline)
                 process.stdout.close()
 
 
-def _pack_environment(project: str, stack: str) -> dict[str, str]:
+def _pack_environment(project: str, stack: str, dry_run: bool) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         PULUMI_PROJECT=project,
         PULUMI_STACK=stack,
         PULUMI_ORGANIZATION=_ORGANIZATION,
-        PULUMI_DRY_RUN="true",
+        PULUMI_DRY_RUN="true" if dry_run else "false",
         PULUMI_CONFIG="{}",
     )
     return env
@@ -488,18 +555,30 @@ def _analyzer_resource(
     return message
 
 
-def _violations(response: Any, *, default_urn: str) -> Iterator[Violation]:
+def _diagnostics(response: Any, *, default_urn: str) -> Iterator[Violation | Undecided]:
     for diagnostic in response.diagnostics:
         level = _LEVEL_NAMES.get(diagnostic.enforcementLevel, "advisory")
-        if level == "advisory" and _UNKNOWN_NOTICE.match(diagnostic.message):
+        # Resource diagnostics come back without a URN: they belong to the analyzed resource.
+        urn = diagnostic.urn or default_urn
+        unknown = _UNKNOWN_NOTICE.match(diagnostic.message) if level == "advisory" else None
+        if unknown is not None:
+            yield from _undecided(diagnostic.policyName, urn, unknown.group("reason"))
             continue
         yield Violation(
             policy=diagnostic.policyName,
             level=level,
-            # Resource diagnostics come back without a URN: they belong to the analyzed resource.
-            urn=diagnostic.urn or default_urn,
+            urn=urn,
             message=_specific_message(diagnostic.message, diagnostic.description),
         )
+
+
+def _undecided(policy: str, urn: str, reason: str) -> Iterator[Undecided]:
+    named = list(_UNDECIDED_RESOURCE.finditer(reason))
+    if not named:
+        yield Undecided(policy=policy, urn=urn, reason=reason)
+        return
+    for match in named:
+        yield Undecided(policy=policy, urn=match.group("urn"), reason=match.group(0))
 
 
 def _specific_message(message: str, description: str) -> str:

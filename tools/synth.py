@@ -22,7 +22,13 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import wait_for_rpcs
 
 from tools.mocks import SynthMocks
-from tools.recorder import SECRET_PLACEHOLDER, RecordedResource, RecordingMonitor
+from tools.recorder import (
+    SECRET_PLACEHOLDER,
+    UNKNOWN,
+    UNKNOWN_PLACEHOLDER,
+    RecordedResource,
+    RecordingMonitor,
+)
 
 PROJECT = "micromart"
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -85,14 +91,24 @@ def read_stack_file(project_dir: Path, stack: str) -> StackInput:
     return StackInput(config=config, secret_keys=tuple(secret_keys))
 
 
-def synthesize(project_dir: Path, stack: str, stack_input: StackInput | None = None) -> SynthResult:
-    """Evaluate `__main__.py` of `project_dir` for `stack` and return what it registered."""
+def synthesize(
+    project_dir: Path,
+    stack: str,
+    stack_input: StackInput | None = None,
+    *,
+    preview: bool = False,
+) -> SynthResult:
+    """Evaluate `__main__.py` of `project_dir` for `stack` and return what it registered.
+
+    `preview`: as `pulumi preview` on a stack that does not exist yet (dry run, nothing created,
+    every computed output unknown) instead of as `pulumi up`.
+    """
     project_dir = project_dir.resolve()
     stack_input = stack_input or read_stack_file(project_dir, stack)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        monitor = _configure_runtime(project_dir, stack, stack_input)
+        monitor = _configure_runtime(project_dir, stack, stack_input, preview)
         try:
             with _program_environment(project_dir):
                 _evaluate(project_dir, loop)
@@ -108,14 +124,16 @@ def synthesize(project_dir: Path, stack: str, stack_input: StackInput | None = N
     return SynthResult(stack=stack, resources=resources, outputs=outputs)
 
 
-def _configure_runtime(project_dir: Path, stack: str, stack_input: StackInput) -> RecordingMonitor:
+def _configure_runtime(
+    project_dir: Path, stack: str, stack_input: StackInput, preview: bool
+) -> RecordingMonitor:
     # A second run in one process would otherwise reuse the first run's Stack and RPC state.
     pulumi_settings.ROOT.set(None)
     pulumi_settings.SETTINGS.outputs = set()
     pulumi.runtime.set_all_config(stack_input.config, list(stack_input.secret_keys))
-    mocks = SynthMocks(project_dir)
+    mocks = SynthMocks(project_dir, preview=preview)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     return monitor
 
 
@@ -153,11 +171,27 @@ def _resolve_outputs(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
     resolved: dict[str, Any] = {}
     for name, value in sorted(exported.items()):
         output = pulumi.Output.from_input(value)
+        if not loop.run_until_complete(output.is_known()):
+            resolved[name] = UNKNOWN_PLACEHOLDER
+            continue
         is_secret = loop.run_until_complete(output.is_secret())
         resolved[name] = (
             SECRET_PLACEHOLDER if is_secret else loop.run_until_complete(output.future())
         )
     return resolved
+
+
+def unknown_inputs(result: SynthResult) -> int:
+    """How many input values (leaves) are unknown until deployment, over every resource."""
+    return sum(_count_unknowns(resource.inputs) for resource in result.resources)
+
+
+def _count_unknowns(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_count_unknowns(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_count_unknowns(item) for item in value)
+    return 1 if value == UNKNOWN else 0
 
 
 def assert_unique_urns(resources: tuple[RecordedResource, ...]) -> None:

@@ -27,6 +27,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from .unknowns import decide_per_resource
+
 __all__ = [
     "EMPTY",
     "Finding",
@@ -184,7 +186,8 @@ def stack_policy(
     """A mandatory whole-stack policy; each finding is reported against its resource URN."""
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        for finding in _unique(check(args)):
+        # An unknown on one resource must not switch the rule off for the others (preview).
+        for finding in _unique(decide_per_resource(check, args)):
             report_violation(finding.message, finding.urn or None)
 
     return StackValidationPolicy(

@@ -552,8 +552,11 @@ def test_credential_free_test_job_is_shared_and_fork_safe() -> None:
     assert job["permissions"] == {"contents": "read"}
     runs = [str(step.get("run", "")).strip() for step in job["steps"]]
     assert runs.index("make install") < runs.index("make test")
-    assert runs.index("make test") < runs.index("make synth STACK=staging")
-    assert "make synth STACK=production" in runs
+    assert runs.index("make test") < runs.index("./synth --stack staging")
+    assert "./synth --stack production" in runs
+    assert {"./synth --stack staging --preview", "./synth --stack production --preview"} <= set(
+        runs
+    )
     uploads = [
         s for s in job["steps"] if _action_name(s.get("uses", "")) == "actions/upload-artifact"
     ]

@@ -19,7 +19,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.policy_runner import PolicyPackError, PolicyResource, Violation, run_policy_pack
+from tools.policy_runner import (
+    Analysis,
+    PolicyPackError,
+    PolicyResource,
+    Undecided,
+    Violation,
+    analyze,
+    run_policy_pack,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK_DIR = ROOT / "policy"
@@ -30,7 +38,7 @@ PROVIDER_URN = f"{PREFIX}pulumi:providers:kubernetes::aks"
 COMPONENT_URN = f"{PREFIX}micromart:services:Microservice::orders"
 POSTGRES_URN = f"{PREFIX}azure-native:dbforpostgresql:Server::postgres"
 
-Outcome = list[Violation] | PolicyPackError
+Outcome = Analysis | list[Violation] | PolicyPackError
 
 
 def _urn(type_: str, name: str) -> str:
@@ -136,7 +144,7 @@ def _pack(root: Path, name: str) -> Path:
     return pack
 
 
-def _outcome(run: Callable[[], list[Violation]]) -> Outcome:
+def _outcome(run: Callable[[], Analysis | list[Violation]]) -> Outcome:
     try:
         return run()
     except PolicyPackError as error:
@@ -148,12 +156,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     packs = tmp_path_factory.mktemp("packs")
     any_resource = PolicyResource(urn=_urn("t:m:R", "r"), type="t:m:R", name="r", properties={})
     common: dict[str, Any] = {"project": "micromart", "stack": "staging"}
-    scenarios: dict[str, Callable[[], list[Violation]]] = {
-        "staging": lambda: run_policy_pack(
+    scenarios: dict[str, Callable[[], Analysis | list[Violation]]] = {
+        # A preview: the CronJob's image is unknown (see _compliant).
+        "staging": lambda: analyze(
             [*_compliant(), *_offenders()],
             pack_dir=PACK_DIR,
             policy_config=_staging_config(),
+            dry_run=True,
             **common,
+        ),
+        # The same unknown at update, where every value must be known.
+        "update-with-unknown": lambda: run_policy_pack(
+            _compliant(), pack_dir=PACK_DIR, policy_config=_staging_config(), **common
         ),
         "invalid-config": lambda: run_policy_pack(
             [], pack_dir=PACK_DIR, policy_config=INVALID_CONFIG, **common
@@ -179,8 +193,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
 @pytest.fixture(scope="module")
 def violations(runs: dict[str, Outcome]) -> list[Violation]:
     outcome = runs["staging"]
-    assert isinstance(outcome, list), outcome
-    return outcome
+    assert isinstance(outcome, Analysis), outcome
+    return outcome.violations
 
 
 def _error(runs: dict[str, Outcome], name: str) -> str:
@@ -226,10 +240,26 @@ def test_config_can_lower_a_policy_to_advisory(violations: list[Violation]) -> N
     ]
 
 
-def test_unknown_values_are_not_reported(violations: list[Violation]) -> None:
+def test_unknown_values_are_undecided_not_violations(
+    runs: dict[str, Outcome], violations: list[Violation]
+) -> None:
     cron_job = _urn("kubernetes:batch/v1:CronJob", "catalog-reindex")
     assert [v for v in violations if v.urn == cron_job] == []
     assert not any("can't be known during preview" in v.message for v in violations)
+    outcome = runs["staging"]
+    assert isinstance(outcome, Analysis)
+    image = ".spec.jobTemplate.spec.template.spec.containers.0.image"
+    reason = f"string value at {image} can't be known during preview"
+    assert {u for u in outcome.undecided if u.urn == cron_job} == {
+        Undecided("k8s-image-allowed-registry", cron_job, reason),
+        Undecided("k8s-image-pinned", cron_job, reason),
+    }
+
+
+def test_an_unknown_at_update_is_an_error_not_a_pass(runs: dict[str, Outcome]) -> None:
+    error = _error(runs, "update-with-unknown")
+    assert error.startswith("policies could not decide on known values:")
+    assert "catalog-reindex" in error
 
 
 def test_violations_are_sorted(violations: list[Violation]) -> None:
