@@ -8,6 +8,9 @@ from __future__ import annotations
 import ast
 import json
 import re
+import sys
+from collections.abc import Callable
+from importlib.metadata import packages_distributions, version
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ import yaml
 from pulumi_policy import EnforcementLevel, Policy
 
 from policy.rules import ALL_POLICIES, azure, networking, pod_security, resilience, workloads
+from tests.policy.conftest import Reported, evaluate, policy_config
+from tools.synth import SynthResult
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policy"
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -93,13 +98,48 @@ def test_main_only_builds_the_pack() -> None:
     )
 
 
+def _normalized(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution.strip()).lower()
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            name, _, version = requirement.partition("==")
+            assert version, f"{path.name}: {requirement} is not pinned"
+            pins[_normalized(name)] = version.strip()
+    return pins
+
+
+def _third_party_imports() -> set[str]:
+    found = set()
+    for source in PACK_DIR.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+    return {name for name in found if name not in sys.stdlib_module_names and name != "policy"}
+
+
 def test_project_file_and_requirements() -> None:
     project = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
     assert project["runtime"] == "python"
     assert project["description"]
-    requirements = (PACK_DIR / "requirements.txt").read_text(encoding="utf-8").split()
-    assert "pulumi==3.272.0" in requirements
-    assert "pulumi-policy==1.21.0" in requirements
+    pins = _pins(PACK_DIR / "requirements.txt")
+    # Every third-party module the pack imports comes from a distribution it pins itself.
+    providers = packages_distributions()
+    missing = {
+        module
+        for module in _third_party_imports()
+        if not {_normalized(d) for d in providers.get(module, [])} & set(pins)
+    }
+    assert missing == set()
+    # The pack runs on exactly the versions this suite exercised it with.
+    assert {name: version(name) for name in pins} == pins
+    assert {"pulumi", "pulumi-policy"} <= set(pins)
 
 
 def _config(stack: str) -> dict[str, Any]:
@@ -120,25 +160,103 @@ def test_config_file_matches_policy_schemas(stack: str) -> None:
         jsonschema.validate(values, {"type": "object", "properties": schema.properties})
 
 
-def test_stack_config_values() -> None:
-    staging, production = _config("staging"), _config("production")
-    assert staging["k8s-image-allowed-registry"]["allowedRegistries"] == [
-        "micromartstaging.azurecr.io"
+# -- each stack's pack config against what that stack renders -----------------------------------
+
+STACKS = ("staging", "production")
+SERVER = "azure-native:dbforpostgresql:Server"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CONFIGURED = (
+    "k8s-image-allowed-registry",
+    "k8s-minimum-replicas",
+    "postgres-backup-policy",
+    "protect-stateful-resources",
+)
+
+
+def _as_fixture(result: SynthResult) -> list[dict[str, Any]]:
+    return [
+        {"type": r.type, "name": r.name, "props": r.plain_inputs(), "protect": r.protect}
+        for r in result.program_resources
+        if r.custom
     ]
-    assert production["k8s-image-allowed-registry"]["allowedRegistries"] == [
-        "micromartprod.azurecr.io"
-    ]
-    assert (
-        staging["k8s-minimum-replicas"]["minReplicas"],
-        production["k8s-minimum-replicas"]["minReplicas"],
-    ) == (1, 2)
-    assert staging["postgres-backup-policy"] == {
-        "minBackupRetentionDays": 7,
-        "requireGeoRedundantBackup": False,
-    }
-    assert production["postgres-backup-policy"] == {
-        "minBackupRetentionDays": 30,
-        "requireGeoRedundantBackup": True,
-    }
-    assert staging["protect-stateful-resources"]["requireProtect"] is False
-    assert production["protect-stateful-resources"]["requireProtect"] is True
+
+
+def _findings(stack: str, policy: str, resources: list[dict[str, Any]]) -> list[Reported]:
+    return evaluate(BY_NAME[policy], resources, policy_config(stack, policy, {}))
+
+
+def _one(resources: list[dict[str, Any]], type_token: str, name: str = "") -> dict[str, Any]:
+    (found,) = [r for r in resources if r["type"] == type_token and name in r["name"]]
+    return found
+
+
+def _foreign_image(other: SynthResult) -> Callable[[list[dict[str, Any]]], None]:
+    """The orders image, pushed to the other stack's registry."""
+    (registry,) = other.by_type("azure-native:containerregistry:Registry")
+    login_server = f"{registry.plain_inputs()['registryName']}.azurecr.io"
+
+    def edit(resources: list[dict[str, Any]]) -> None:
+        deployment = _one(resources, DEPLOYMENT, "orders")
+        container = deployment["props"]["spec"]["template"]["spec"]["containers"][0]
+        repository = container["image"].split("/", 1)[1]
+        container["image"] = f"{login_server}/{repository}"
+
+    return edit
+
+
+@pytest.mark.parametrize("policy", CONFIGURED)
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_stack_passes_its_own_pack_config(
+    request: pytest.FixtureRequest, stack: str, policy: str
+) -> None:
+    result: SynthResult = request.getfixturevalue(stack)
+    assert _findings(stack, policy, _as_fixture(result)) == []
+
+
+def _short_retention(resources: list[dict[str, Any]]) -> None:
+    # README: production keeps backups 30 days or more.
+    _one(resources, SERVER)["props"]["backup"]["backupRetentionDays"] = 29
+
+
+def _local_backups(resources: list[dict[str, Any]]) -> None:
+    _one(resources, SERVER)["props"]["backup"]["geoRedundantBackup"] = "Disabled"
+
+
+def _unprotected_server(resources: list[dict[str, Any]]) -> None:
+    _one(resources, SERVER)["protect"] = False
+
+
+def _single_replica(resources: list[dict[str, Any]]) -> None:
+    _one(resources, HPA, "orders")["props"]["spec"]["minReplicas"] = 1
+
+
+PRODUCTION_REGRESSIONS = {
+    "postgres-backup-policy (retention)": _short_retention,
+    "postgres-backup-policy (geo)": _local_backups,
+    "protect-stateful-resources": _unprotected_server,
+    "k8s-minimum-replicas": _single_replica,
+}
+
+
+@pytest.mark.parametrize("regression", sorted(PRODUCTION_REGRESSIONS))
+def test_production_config_blocks_what_staging_may_do(
+    production: SynthResult, regression: str
+) -> None:
+    """The production config is strict where production must be: short or local backups,
+    an unprotected database or a single replica fail."""
+    resources = _as_fixture(production)
+    PRODUCTION_REGRESSIONS[regression](resources)
+    assert _findings("production", regression.split(" ", maxsplit=1)[0], resources)
+
+
+def test_each_stack_admits_images_only_from_its_own_registry(
+    staging: SynthResult, production: SynthResult
+) -> None:
+    for stack, result, other in (
+        ("staging", staging, production),
+        ("production", production, staging),
+    ):
+        resources = _as_fixture(result)
+        _foreign_image(other)(resources)
+        assert _findings(stack, "k8s-image-allowed-registry", resources), stack
