@@ -1,19 +1,43 @@
 # Two commands a newcomer needs: `make synth` (render a stack offline) and `make test`.
+# `make synth` installs only what the program and the policy pack import (pyproject.toml
+# [project] dependencies); `make test` adds the dev group. Both come from uv.lock, with hashes.
 PYTHON ?= python3
 VENV ?= .venv
 STACK ?= staging
 BIN := $(VENV)/bin
+UV := $(BIN)/uv
+# uv installs into $(VENV) whatever the caller's environment says, and never downloads a
+# Python of its own: the venv's interpreter is the one `$(PYTHON) -m venv` made.
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+# --inexact keeps uv itself (installed by pip, not by the lock's project groups) and lets
+# `make synth` run in a venv that `make test` extended.
+SYNC := $(UV) sync --locked --inexact
 
-.PHONY: install synth preview test lint typecheck unit bench schema clean
+.PHONY: install install-dev synth preview test lint typecheck unit bench schema lock clean
 
-install: $(BIN)/.installed
+install: $(BIN)/.runtime
+install-dev: $(BIN)/.dev
 
-# pip (not uv) compiles bytecode at install time; without it, every synth would recompile the
-# Azure SDK's thousands of modules when PYTHONDONTWRITEBYTECODE is set.
-$(BIN)/.installed: requirements.txt
+# The installer, bootstrapped by pip from a file exported from uv.lock (every hash checked).
+$(UV): requirements-uv.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements-uv.txt
 	touch $@
+
+$(BIN)/.runtime: $(UV) uv.lock pyproject.toml
+	$(SYNC) --quiet
+	touch $@
+
+$(BIN)/.dev: $(BIN)/.runtime
+	$(SYNC) --quiet --group dev
+	touch $@
+
+lock: $(UV)
+	$(UV) lock
+	$(UV) export --locked --quiet --only-group uv --no-emit-project --format requirements-txt \
+		--output-file requirements-uv.txt
 
 # ./synth keeps the exit codes 0/1/2 apart; through make any failure becomes 2.
 synth: install
@@ -24,19 +48,19 @@ preview: install
 
 test: lint typecheck unit
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 # Each service is its own build context with a package named `app`, so each is checked alone.
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy .
 	for service in services/*/; do $(BIN)/mypy --strict --python-version 3.12 "$$service"app/*.py || exit 1; done
 
-unit: install
+unit: install-dev
 	$(BIN)/python -m pytest
 
-bench: install
+bench: install-dev
 	$(BIN)/python -m benchmarks
 
 schema: install

@@ -2,8 +2,8 @@
 
 actionlint (syntax, expressions, action inputs, shell) and zizmor (security audits, offline) must
 report nothing. On top of that, the rules this project relies on are asserted structurally:
-every action pinned to a full commit SHA; Python 3.11 installed with `make install` only (the
-same path as README.md and .ci/run, one lock: requirements.txt); every `pulumi preview` /
+every action pinned to a full commit SHA; Python 3.11 installed through the Makefile only (the
+same path as README.md and .ci/run, one lock: uv.lock); every `pulumi preview` /
 `pulumi up` runs the `policy` pack with the stack's own config; least-privilege permissions;
 no `${{ }}` inside run scripts; one update per stack at a time. Fast and offline.
 """
@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,14 +162,14 @@ def _action_name(ref: str) -> str:
 
 
 def _tool(name: str) -> str:
-    """A console script of this venv (pinned in requirements.txt), else one on PATH."""
+    """A console script of this venv (pinned in uv.lock), else one on PATH."""
     for directory in (Path(sysconfig.get_path("scripts")), Path(sys.executable).parent):
         candidate = directory / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is not installed: it is pinned in requirements.txt (make install)")
+        pytest.fail(f"{name} is not installed: it is pinned in uv.lock (make install-dev)")
     return found
 
 
@@ -363,7 +364,12 @@ def test_permissions_are_least_privilege() -> None:
 # Python: 3.11, installed exactly like README.md and .ci/run
 
 
-def test_python_jobs_use_311_and_install_with_make_install() -> None:
+# The README's commands: `make synth` and `make install` install the runtime set, `make test`
+# adds the dev group; each installs what it needs first.
+MAKE_INSTALLS = re.compile(r"^make (install|install-dev|test|synth)\b")
+
+
+def test_python_jobs_use_311_and_install_through_the_makefile() -> None:
     python_jobs = []
     for job in _all_jobs():
         setups = [
@@ -381,17 +387,13 @@ def test_python_jobs_use_311_and_install_with_make_install() -> None:
         assert len(setups) == 1, f"{job.label}: expected one actions/setup-python step"
         version = job.steps[setups[0]].get("with", {}).get("python-version")
         assert version == "3.11", f'{job.label}: python-version must be the string "3.11"'
-        assert "make install" in runs[setups[0] + 1 :], (
-            f"{job.label}: `make install` must follow actions/setup-python"
+        installs = [i for i, script in enumerate(runs) if MAKE_INSTALLS.match(script)]
+        assert installs and installs[0] > setups[0], (
+            f"{job.label}: a Makefile install (make install/test/synth) must follow setup-python"
         )
-        first_use = runs.index("make install")
         for script in runs:
-            assert not re.search(r"\b(pip3?|uv)\s+(pip\s+)?install\b", script), (
-                f"{job.label}: installs packages outside `make install`: {script!r}"
-            )
-        for earlier in runs[:first_use]:
-            assert not re.search(r"\bmake\s+(test|synth)\b", earlier), (
-                f"{job.label}: runs make before `make install`"
+            assert not re.search(r"\b(pip3?|uv)\s+(pip\s+)?(install|sync)\b", script), (
+                f"{job.label}: installs packages outside the Makefile: {script!r}"
             )
     # Four jobs install Python: test (reusable), preview, up-staging, up-production.
     assert {"test", "preview", "up-staging", "up-production"} <= set(python_jobs), python_jobs
@@ -400,23 +402,35 @@ def test_python_jobs_use_311_and_install_with_make_install() -> None:
 def test_install_path_is_the_one_of_the_makefile_and_ci_script() -> None:
     makefile = ROOT / "Makefile"
     ci_run = ROOT / ".ci" / "run"
-    requirements = ROOT / "requirements.txt"
-    for path in (makefile, ci_run, requirements):
+    for path in (makefile, ci_run, ROOT / "uv.lock", ROOT / "requirements-uv.txt"):
         assert path.is_file(), f"missing {path.relative_to(ROOT)}"
     make_text = makefile.read_text(encoding="utf-8")
-    assert re.search(r"^install\s*:", make_text, re.MULTILINE), "Makefile has no install target"
-    assert "requirements.txt" in make_text, "Makefile does not install from requirements.txt"
+    for target in ("install", "install-dev", "synth", "test"):
+        assert re.search(rf"^{target}\s*:", make_text, re.MULTILINE), f"Makefile has no {target}"
+    # Every pin hash-checked: uv from the exported file by pip, the rest from uv.lock as locked.
+    assert "--require-hashes" in make_text and "-r requirements-uv.txt" in make_text
+    assert "sync --locked" in make_text, "Makefile does not install exactly what uv.lock says"
     ci_text = ci_run.read_text(encoding="utf-8")
-    # .ci/run installs through the Makefile, so CI, README and workflows share one path.
-    assert re.search(r"^make install\b", ci_text, re.MULTILINE), (
-        ".ci/run does not install with `make install`"
-    )
+    # .ci/run tests through the Makefile, so CI, README and workflows share one path.
+    assert re.search(r"^make test\b", ci_text, re.MULTILINE), ".ci/run does not run `make test`"
+    assert not re.search(r"\b(pip3?|uv)\s+(pip\s+)?(install|sync)\b", ci_text)
     # The composite action pins the Pulumi CLI to the SDK's version: the pin must be exact.
-    assert re.search(
-        r"^pulumi==\d+\.\d+\.\d+\s*$",
-        requirements.read_text(encoding="utf-8"),
-        re.MULTILINE,
-    ), "requirements.txt must pin pulumi==X.Y.Z (the CI Pulumi CLI follows it)"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert any(re.fullmatch(r"pulumi==\d+\.\d+\.\d+", dep) for dep in project["dependencies"]), (
+        "pyproject.toml must pin pulumi==X.Y.Z (the CI Pulumi CLI follows it)"
+    )
+
+
+def test_uv_is_on_path_for_the_pulumi_language_host() -> None:
+    """With uv.lock in the repository the language host uses the uv toolchain for the program and
+    the pack, and refuses to start without `uv` on PATH (pulumi sdk/python/toolchain/uv.go)."""
+    action = _load(GITHUB / "actions" / "pulumi-job-setup" / "action.yml")
+    runs = [str(step.get("run", "")) for step in action["runs"]["steps"]]
+    install = runs.index("make install")
+    on_path = [
+        i for i, run in enumerate(runs) if re.search(r"/\.venv/bin\"? >> \"?\$\{?GITHUB_PATH", run)
+    ]
+    assert on_path and on_path[0] > install, "the venv's bin (uv) is not put on PATH after install"
 
 
 # --------------------------------------------------------------------------------------
@@ -551,7 +565,6 @@ def test_credential_free_test_job_is_shared_and_fork_safe() -> None:
     (job,) = _jobs(workflow).values()
     assert job["permissions"] == {"contents": "read"}
     runs = [str(step.get("run", "")).strip() for step in job["steps"]]
-    assert runs.index("make install") < runs.index("make test")
     assert runs.index("make test") < runs.index("./synth --stack staging")
     assert "./synth --stack production" in runs
     assert {"./synth --stack staging --preview", "./synth --stack production --preview"} <= set(
@@ -630,13 +643,13 @@ def test_no_workflow_uses_a_privileged_pull_request_trigger() -> None:
 # Dependabot
 
 
-def test_dependabot_updates_pip_and_actions_weekly_grouped() -> None:
+def test_dependabot_updates_the_lock_and_actions_weekly_grouped() -> None:
     config = _load(GITHUB / "dependabot.yml")
     assert config["version"] == 2
     updates = {entry["package-ecosystem"]: entry for entry in config["updates"]}
-    assert set(updates) == {"pip", "github-actions"}
-    pip_dirs = set(updates["pip"].get("directories", [updates["pip"].get("directory")]))
-    assert {"/", "/policy"} <= pip_dirs
+    assert set(updates) == {"uv", "pip", "github-actions"}
+    assert set(updates["uv"]["directories"]) == {"/"}
+    assert set(updates["pip"]["directories"]) == {"/policy"}
     actions_dirs = set(updates["github-actions"].get("directories", []))
     assert "/" in actions_dirs and "/.github/actions/*" in actions_dirs
     for entry in updates.values():
