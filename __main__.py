@@ -75,6 +75,7 @@ rabbitmq = RabbitMQ(
         login_server=registry.login_server,
         provider=cluster.provider,
         protect=stack.is_production,
+        images=stack.images,
     ),
 )
 services = {

@@ -6,7 +6,7 @@ chart would render, with quorum queues by default and volumes that outlive the S
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_docker as docker
@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import kube
-from components.config.stack import RabbitMqConfig
+from components.config.stack import ImagesConfig, RabbitMqConfig
 
 core = k8s.core.v1
 apps = k8s.apps.v1
@@ -46,6 +46,8 @@ class RabbitMQArgs:
     login_server: pulumi.Input[str]
     provider: k8s.Provider
     protect: bool
+    # The digest CI built for this commit wins; `build: false` never builds here either.
+    images: ImagesConfig = field(default_factory=ImagesConfig)
 
 
 class RabbitMQ(pulumi.ComponentResource):
@@ -95,9 +97,14 @@ class RabbitMQ(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _image(self) -> docker.Image:
+    def _image(self) -> pulumi.Output[str]:
         tag = self._args.config.image_tag
-        return docker.Image(
+        digest = self._args.images.digests.get(NAME)
+        if digest is not None:
+            return pulumi.Output.concat(self._args.login_server, f"/{NAME}@{digest}")
+        if not self._args.images.build:
+            return pulumi.Output.concat(self._args.login_server, f"/{NAME}:{tag}")
+        image = docker.Image(
             f"{self._name}-image",
             args=docker.ImageArgs(
                 image_name=pulumi.Output.concat(self._args.login_server, f"/{NAME}:{tag}"),
@@ -110,6 +117,7 @@ class RabbitMQ(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        return image.repo_digest
 
     def _peer_nodes(self) -> list[str]:
         namespace = self._args.namespace_name
@@ -228,7 +236,7 @@ class RabbitMQ(pulumi.ComponentResource):
 
     def _statefulset(
         self,
-        image: docker.Image,
+        image: pulumi.Output[str],
         config_map: core.ConfigMap,
         credentials: core.Secret,
         service_account: core.ServiceAccount,
@@ -260,12 +268,8 @@ class RabbitMQ(pulumi.ComponentResource):
                         topology_spread_constraints=kube.spread_constraints(
                             self._labels, "ScheduleAnyway"
                         ),
-                        init_containers=[
-                            self._cookie_init_container(image.repo_digest, data_mount)
-                        ],
-                        containers=[
-                            self._broker_container(image.repo_digest, data_mount, tmp_mount)
-                        ],
+                        init_containers=[self._cookie_init_container(image, data_mount)],
+                        containers=[self._broker_container(image, data_mount, tmp_mount)],
                         volumes=[
                             tmp_volume,
                             core.VolumeArgs(

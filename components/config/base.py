@@ -74,6 +74,8 @@ def _not_latest(tag: str) -> str:
 
 
 PinnedTag = Annotated[ImageTag, AfterValidator(_not_latest)]
+# A content address: the only reference under which a registry can never serve other bytes.
+Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Percent = Annotated[int, Field(ge=1, le=100)]
 

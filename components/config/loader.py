@@ -52,6 +52,7 @@ def load_program_config(
     stack = _parse_stack(raw_config, stack_name)
     specs = _read_specs(services_dir)
     _check_overrides_name_services(stack, specs, stack_name)
+    _check_image_digests(stack, specs, stack_name)
     merged = tuple(
         (folder, _merge_spec(folder, raw, stack, stack_name, services_dir))
         for folder, raw in specs.items()
@@ -122,6 +123,28 @@ def _check_overrides_name_services(
                 f"{stack_file(stack_name)}: {PROJECT}:services.{name}: "
                 f"no service named '{name}' (known: {known})"
             )
+
+
+# Images that are not services but that CI also builds, scans and signs once per commit.
+PLATFORM_IMAGES = ("rabbitmq",)
+
+
+def _check_image_digests(stack: StackConfig, specs: Mapping[str, Any], stack_name: str) -> None:
+    images = stack.images
+    known = sorted({*specs, *PLATFORM_IMAGES})
+    prefix = f"{stack_file(stack_name)}: {PROJECT}:images.digests"
+    for name in images.digests:
+        if name not in known:
+            raise ConfigError(
+                f"{prefix}.{name}: no image named '{name}' (known: {', '.join(known)})"
+            )
+    # Without a tag to fall back on, an image without a digest would have nothing to deploy.
+    missing = [name for name in known if name not in images.digests]
+    if not images.build and images.tag is None and missing:
+        raise ConfigError(
+            f"{prefix}: build is false and no tag is set, so every image needs a digest "
+            f"(missing: {', '.join(missing)})"
+        )
 
 
 def _merge_spec(

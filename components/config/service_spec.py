@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from components.config.base import (
+    Digest,
     DnsLabel,
     HttpPath,
     Percent,
@@ -104,9 +105,16 @@ class Canary(Strict):
 
 
 class ImagePin(Strict):
-    """Deploy a tag that CI already pushed instead of building from the service folder."""
+    """Deploy an image CI already pushed, by tag or (preferably) by digest, never both."""
 
-    tag: PinnedTag
+    tag: PinnedTag | None = None
+    digest: Digest | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ImagePin:
+        if (self.tag is None) == (self.digest is None):
+            raise ValueError("set exactly one of tag or digest")
+        return self
 
 
 class ServiceSpec(Strict):

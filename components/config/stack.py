@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from components.config.base import (
     CpuQuantity,
+    Digest,
     DnsLabel,
     ImageTag,
     MemoryQuantity,
@@ -189,15 +190,20 @@ class IngressConfig(Strict):
 
 
 class ImagesConfig(Strict):
-    """Build every service from source, or deploy tags that CI already pushed."""
+    """Build every service from source, or deploy images that CI already built, scanned, signed.
+
+    `digests` maps an image (a service name, or `rabbitmq`) to the digest CI pushed for this
+    commit; a digest wins over `build` and `tag`, so CI deploys the exact bytes it scanned.
+    """
 
     build: bool = True
     tag: PinnedTag | None = None
+    digests: dict[DnsLabel, Digest] = {}
 
     @model_validator(mode="after")
     def _prebuilt_needs_tag(self) -> ImagesConfig:
-        if not self.build and self.tag is None:
-            raise ValueError("tag is required when build is false")
+        if not self.build and self.tag is None and not self.digests:
+            raise ValueError("tag is required when build is false (or digests for every image)")
         return self
 
 

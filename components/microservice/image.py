@@ -1,4 +1,9 @@
-"""The service's image: built and pushed from its folder, or a tag CI already pushed."""
+"""The service's image: built and pushed from its folder, or an image CI already pushed.
+
+Precedence, most specific first: the service's own `image` pin (tag or digest), the digest CI
+built for this commit (`images.digests`), the shared prebuilt `images.tag` when `build` is false,
+and only then a local build (a workstation's `pulumi up`).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,19 @@ import pulumi
 import pulumi_docker as docker
 
 from components.build_context import content_tag
+from components.config.service_spec import ImagePin
 from components.microservice.scope import ServiceScope
 
 
 def service_image(scope: ServiceScope) -> pulumi.Output[str]:
     args = scope.args
-    pinned = args.spec.image.tag if args.spec.image else None
-    if pinned or not args.images.build:
-        return scope.prebuilt(pinned or str(args.images.tag))
+    if args.spec.image is not None:
+        return scope.reference(args.spec.image)
+    digest = args.images.digests.get(scope.service)
+    if digest is not None:
+        return scope.reference(ImagePin(digest=digest))
+    if not args.images.build:
+        return scope.prebuilt(str(args.images.tag))
     tag = args.images.tag or content_tag(args.source_dir)
     image = docker.Image(
         f"{scope.name}-image",

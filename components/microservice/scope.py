@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
+from components.config.service_spec import ImagePin
 from components.microservice.args import TRACK_LABEL, MicroserviceArgs, service_host
 
 meta = k8s.meta.v1
@@ -41,6 +42,11 @@ class ServiceScope:
 
     def prebuilt(self, tag: str) -> pulumi.Output[str]:
         return pulumi.Output.concat(self.args.login_server, f"/{self.service}:{tag}")
+
+    def reference(self, pin: ImagePin) -> pulumi.Output[str]:
+        if pin.digest is not None:
+            return pulumi.Output.concat(self.args.login_server, f"/{self.service}@{pin.digest}")
+        return self.prebuilt(str(pin.tag))
 
     def custom_resource(
         self,

@@ -14,9 +14,7 @@ from tests.components.microservice.objects import (
     synth_copy,
 )
 from tests.components.microservice.sources import DOCKER_IMAGE, login_server, service_names
-from tests.synthesis import (
-    owning_service,
-)
+from tests.synthesis import kube_objects, owning_service
 from tools.synth import SynthResult
 
 
@@ -53,3 +51,24 @@ def test_a_spec_only_change_does_not_rebuild_the_image(
     result = catalog_change("spec-memory-limit")
     (image,) = [r for r in result.by_type(DOCKER_IMAGE) if r.name == "catalog-image"]
     assert plan_entries(result)[image.urn] == plan_entries(production)[image.urn]
+
+
+def test_ci_digest_mode_deploys_each_digest_and_builds_nothing(tmp_path: Path) -> None:
+    # What main.yml hands both stacks: one digest per image, built once for the commit.
+    digests = {
+        name: "sha256:" + f"{index:x}" * 64
+        for index, name in enumerate([*service_names(), "rabbitmq"], start=1)
+    }
+
+    def promoted(config: dict[str, Any]) -> None:
+        config["micromart:images"] = {"build": False, "digests": digests}
+
+    result = synth_copy(tmp_path, "production", stack_edit=promoted)
+    assert result.by_type(DOCKER_IMAGE) == []
+    registry = login_server("production")
+    images = {name: only_container(d)["image"] for name, d in app_deployments(result).items()}
+    assert images == {name: f"{registry}/{name}@{digests[name]}" for name in service_names()}
+    (broker,) = kube_objects(result, "StatefulSet")
+    pod = broker["spec"]["template"]["spec"]
+    for container in [*pod["containers"], *pod.get("initContainers", [])]:
+        assert container["image"] == f"{registry}/rabbitmq@{digests['rabbitmq']}"
