@@ -69,8 +69,8 @@ def test_build_false_without_tag_needs_a_digest_for_every_image() -> None:
 
 def test_a_service_pin_takes_a_tag_or_a_digest_not_both() -> None:
     pinned = _load({}, {"orders": {"image": {"digest": DIGEST}}})
-    assert pinned.service("orders").image is not None
-    assert pinned.service("orders").image.digest == DIGEST
+    pin = pinned.service("orders").image
+    assert pin is not None and pin.digest == DIGEST
     message = _error({}, {"orders": {"image": {"digest": DIGEST, "tag": "1.0.0"}}})
     assert "micromart:services.orders.image" in message
     assert "exactly one of tag or digest" in message
