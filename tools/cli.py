@@ -18,10 +18,14 @@ from typing import Any
 
 import yaml
 
+from tools.opaque import not_checked
 from tools.policy_check import (
     Finding,
+    blocking,
     check_stack,
     finding_json,
+    policy_config,
+    policy_document,
     preview_stack,
     undecided_json,
 )
@@ -52,12 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = synthesize(args.project_dir, args.stack)
         findings = check_stack(result, args.project_dir)
-        write_build(result, findings, args.out / args.stack)
+        config = policy_config(args.project_dir, args.stack)
+        write_build(result, findings, args.out / args.stack, config)
     except ProgramError as error:
         print(f"synth: {error}", file=sys.stderr)
         return EXIT_ERROR
     print_summary(result, findings, args.out / args.stack, time.perf_counter() - started)
-    return EXIT_VIOLATION if any(f.level == "mandatory" for f in findings) else EXIT_OK
+    return EXIT_VIOLATION if blocking(findings) else EXIT_OK
 
 
 def preview(project_dir: Path, stack: str, target: Path) -> int:
@@ -95,7 +100,12 @@ def preview_document(result: SynthResult, analysis: Analysis) -> dict[str, Any]:
     }
 
 
-def write_build(result: SynthResult, findings: list[Finding], target: Path) -> None:
+def write_build(
+    result: SynthResult,
+    findings: list[Finding],
+    target: Path,
+    config: dict[str, Any] | None = None,
+) -> None:
     """Write into a sibling folder, then swap: a failed run leaves the last build intact."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.partial"
@@ -106,7 +116,7 @@ def write_build(result: SynthResult, findings: list[Finding], target: Path) -> N
     try:
         _write_json(staging / "plan.json", plan_document(result))
         _write_json(staging / "outputs.json", result.outputs)
-        _write_json(staging / "policy.json", {"violations": [finding_json(f) for f in findings]})
+        _write_json(staging / "policy.json", policy_document(result, findings, config or {}))
         for relative, document in manifest_documents(result).items():
             path = staging / "manifests" / relative
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,10 +142,12 @@ def print_summary(
     for component, count in counts.items():
         print(f"  {count:4d}  {component}")
     print_findings(findings)
+    for item in not_checked(result.resources):
+        print(f"  [not checked] {item['urn']}\n      {item['reason']}")
 
 
 def print_findings(findings: list[Finding]) -> None:
-    mandatory = [f for f in findings if f.level == "mandatory"]
+    mandatory = blocking(findings)
     print(f"policy: {len(mandatory)} mandatory, {len(findings) - len(mandatory)} advisory")
     for finding in findings:
         print(f"  [{finding.level}] {finding.policy}: {finding.urn}\n      {finding.message}")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockMonitor, Mocks
+
+from tools.opaque import Child, yaml_v2_children
 
 # Sentinels of Pulumi's property wire format (sdk/go/common/resource/properties.go).
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -47,7 +50,14 @@ class RecordedResource:
 
     @property
     def is_kubernetes_object(self) -> bool:
-        return self.custom and self.type.startswith("kubernetes:") and "providers" not in self.type
+        # A helm Release is a custom `kubernetes:` resource but not an object: it has no kind.
+        return (
+            self.custom
+            and self.type.startswith("kubernetes:")
+            and "providers" not in self.type
+            and isinstance(self.inputs.get("kind"), str)
+            and isinstance(self.inputs.get("apiVersion"), str)
+        )
 
 
 def _convert(value: Any, *, reveal: bool) -> Any:
@@ -102,6 +112,36 @@ class RecordingMonitor(MockMonitor):
             ignore_changes=tuple(request.ignoreChanges),
             id=response.id,
         )
+        children = self._provider_children(request, record)
         with self._lock:
             self.recorded.append(record)
+            self.recorded.extend(children)
         return response
+
+    def _provider_children(
+        self, request: Any, component: RecordedResource
+    ) -> list[RecordedResource]:
+        """Objects a remote yaml/v2 component's provider would register (see tools/opaque.py)."""
+        # The provider resolves relative paths against the program directory, the synth's cwd.
+        found = yaml_v2_children(request.type, request.name, component.plain_inputs(), Path.cwd())
+        provider = provider_urn(request.providers.get("kubernetes", "") or request.provider)
+        return [self._child_record(component.urn, provider, child) for child in found]
+
+    def _child_record(self, parent: str, provider: str, child: Child) -> RecordedResource:
+        inputs = {
+            key: {SIG_KEY: SECRET_SIG, "value": value} if key in child.secret_keys else value
+            for key, value in child.inputs.items()
+        }
+        return RecordedResource(
+            urn=self.make_urn(parent, child.type, child.name),
+            type=child.type,
+            name=child.name,
+            parent=parent,
+            provider=provider,
+            dependencies=(),
+            property_dependencies={},
+            inputs=inputs,
+            protect=False,
+            custom=True,
+            id=f"{child.name}-id",
+        )

@@ -25,6 +25,7 @@ from .builder import (
     dig,
     is_true,
     plain,
+    resource_policy,
     schema,
     show_number,
 )
@@ -385,6 +386,19 @@ def check_explicit_namespace(_: PodSite, context: Context) -> Iterator[Issue]:
         yield Issue("metadata.namespace is 'default'")
 
 
+def check_no_helm_release(args: ResourceValidationArgs) -> Iterator[str]:
+    # helm installs a Release's objects itself: neither the engine nor this pack ever sees its
+    # pods. Charts (v3/v4) register their objects as children, which the rules then check.
+    kind = args.resource_type.rsplit(":", 1)[-1]
+    if args.resource_type.startswith("kubernetes:helm.sh/") and kind == "Release":
+        chart = args.props.get("chart")
+        shown = f" '{chart}'" if isinstance(chart, str) else ""
+        yield (
+            f"helm Release of chart{shown} installs objects no policy can check; declare them "
+            "as Kubernetes resources or through a helm Chart component"
+        )
+
+
 HOST_PATH_EXEMPTIONS = {"k8s-no-host-path-volumes": read_only_host_paths}
 
 POLICIES: tuple[Policy, ...] = (
@@ -573,6 +587,18 @@ POLICIES: tuple[Policy, ...] = (
         remediation=(
             "Set metadata.namespace to the app or messaging namespace created by the Namespaces "
             "component."
+        ),
+        tags=_K8S,
+    ),
+    resource_policy(
+        name="k8s-no-helm-release",
+        description="No helm Release hides Kubernetes objects from the policy pack.",
+        resource_types=None,
+        check=check_no_helm_release,
+        severity=Severity.HIGH,
+        remediation=(
+            "Replace kubernetes.helm.v3.Release with the objects themselves (or a helm Chart "
+            "component, whose children are registered and checked)."
         ),
         tags=_K8S,
     ),
