@@ -13,6 +13,7 @@ from typing import Any
 from pulumi_policy import PolicyResource
 
 from .builder import as_list, as_mapping, dig
+from .pods import carries_pods
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -185,6 +186,21 @@ def kube_objects(resources: Iterable[PolicyResource], types: Iterable[str]) -> l
     ]
 
 
+def pod_carriers(resources: Iterable[PolicyResource]) -> list[KubeObject]:
+    """Every object that would run pods, found by shape (see pods.py), not by type token."""
+    return [
+        KubeObject(
+            type=r.resource_type,
+            urn=r.urn,
+            name=metadata_name(r.props) or r.name,
+            namespace=effective_namespace(r.props),
+            props=r.props,
+        )
+        for r in resources
+        if carries_pods(r.resource_type, r.props)
+    ]
+
+
 def in_namespace(objects: Iterable[KubeObject], namespace: str) -> Iterator[KubeObject]:
     return (o for o in objects if o.namespace == namespace)
 
@@ -214,6 +230,7 @@ __all__ = [
     "kube_objects",
     "metadata_name",
     "metadata_namespace",
+    "pod_carriers",
     "pod_labels",
     "pod_spec",
     "pod_template",

@@ -26,10 +26,10 @@ from .kube import (
     NAMESPACE,
     NETWORK_POLICY,
     SERVICE,
-    WORKLOAD_TYPES,
     KubeObject,
     in_namespace,
     kube_objects,
+    pod_carriers,
     pod_labels,
     selector_is_empty,
     selector_matches,
@@ -86,7 +86,7 @@ def default_deny_problems(policy: KubeObject) -> list[str]:
 
 
 def check_namespace_default_deny(args: StackValidationArgs) -> Iterator[Finding]:
-    workloads = kube_objects(args.resources, WORKLOAD_TYPES)
+    workloads = pod_carriers(args.resources)
     policies = kube_objects(args.resources, [NETWORK_POLICY])
     namespaces = {n.name: n for n in kube_objects(args.resources, [NAMESPACE])}
     for namespace in sorted({w.namespace for w in workloads}):
