@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tools.policy_check import config_overrides, level_problems
+from tools.policy_check import checked_config, config_overrides, level_problems
+from tools.synth import ProgramError
 
 
 @pytest.mark.parametrize(
@@ -55,3 +58,14 @@ def test_every_entry_is_echoed() -> None:
             "settings": {"minReplicas": 2},
         },
     ]
+
+
+def test_a_config_that_disables_a_rule_stops_the_synth(tmp_path: Path) -> None:
+    folder = tmp_path / "policy" / "config"
+    folder.mkdir(parents=True)
+    config = {"k8s-no-host-namespaces": "disabled", "all": "advisory"}
+    (folder / "production.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ProgramError, match=r"^policy/config/production\.json: all: a blanket"):
+        checked_config(tmp_path, "production")
+    (folder / "production.json").write_text("{}", encoding="utf-8")
+    assert checked_config(tmp_path, "production") == {}

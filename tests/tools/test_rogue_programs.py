@@ -121,6 +121,41 @@ _k8s.helm.v3.Release(
     repository_opts=_k8s.helm.v3.RepositoryOptsArgs(repo="https://charts.example.com"),
 )
 _k8s.helm.v4.Chart("rogue-chart", chart="oci://registry.example.com/charts/nginx")
+# Not rogue: a log shipper reading /var/log read-only under an exemption annotation.
+_apps.DaemonSet(
+    "log-shipper",
+    metadata=_meta.ObjectMetaArgs(
+        name="log-shipper",
+        namespace="micromart",
+        annotations={
+            "exempt.policy.micromart.io/k8s-no-host-path-volumes": "ships node logs (read-only)"
+        },
+    ),
+    spec=_apps.DaemonSetSpecArgs(
+        selector=_meta.LabelSelectorArgs(match_labels={"app": "log-shipper"}),
+        template=_core.PodTemplateSpecArgs(
+            metadata=_meta.ObjectMetaArgs(labels={"app": "log-shipper"}),
+            spec=_core.PodSpecArgs(
+                containers=[
+                    _core.ContainerArgs(
+                        name="shipper",
+                        image="micromartstaging.azurecr.io/shipper:3.1.0",
+                        volume_mounts=[
+                            _core.VolumeMountArgs(
+                                name="varlog", mount_path="/var/log", read_only=True
+                            )
+                        ],
+                    )
+                ],
+                volumes=[
+                    _core.VolumeArgs(
+                        name="varlog", host_path=_core.HostPathVolumeSourceArgs(path="/var/log")
+                    )
+                ],
+            ),
+        ),
+    ),
+)
 """
 
 # Rogue resource name -> the mandatory rule that must flag it.
@@ -167,3 +202,25 @@ def test_each_evasion_draws_a_mandatory_violation(
 def test_what_helm_hides_is_listed_not_checked(rogue_run: tuple[int, dict[str, Any]]) -> None:
     unseen = {item["urn"].rsplit("::", 1)[-1] for item in rogue_run[1]["not_checked"]}
     assert unseen == {"rogue-release", "rogue-chart"}
+
+
+def test_honoured_exemption_is_reported_not_violated(
+    rogue_run: tuple[int, dict[str, Any]],
+) -> None:
+    report = rogue_run[1]
+    shipper = [e for e in report["exemptions"] if e["urn"].endswith("::log-shipper")]
+    assert [e["message"] for e in shipper] == [
+        "honoured: k8s-no-host-path-volumes: ships node logs (read-only)"
+    ]
+    assert not [
+        v
+        for v in report["violations"]
+        if v["urn"].endswith("::log-shipper") and v["policy"] == "k8s-no-host-path-volumes"
+    ]
+
+
+def test_policy_config_is_echoed(rogue_run: tuple[int, dict[str, Any]]) -> None:
+    echoed = {o["policy"]: o for o in rogue_run[1]["overrides"]}
+    assert echoed["k8s-image-allowed-registry"]["settings"] == {
+        "allowedRegistries": ["micromartstaging.azurecr.io"]
+    }
