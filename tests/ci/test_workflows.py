@@ -242,6 +242,98 @@ def test_every_action_is_pinned_to_a_full_commit_sha() -> None:
 # local actions and of popular actions by tag, not by SHA). A misspelt input such as
 # `policyPackConfig` would otherwise be ignored silently, and the preview run without it.
 KNOWN_INPUTS: dict[str, frozenset[str]] = {
+    # Read from each action's action.yml at the pinned commit (tags checked in the upstream
+    # repositories: trivy-action v0.36.0, build-push-action v7.3.0, setup-buildx-action v4.3.0,
+    # cosign-installer v4.1.2).
+    "aquasecurity/trivy-action": frozenset(
+        [
+            "cache",
+            "cache-dir",
+            "docker-host",
+            "exit-code",
+            "format",
+            "github-pat",
+            "hide-progress",
+            "ignore-policy",
+            "ignore-unfixed",
+            "image-ref",
+            "input",
+            "limit-severities-for-sarif",
+            "list-all-pkgs",
+            "output",
+            "scan-ref",
+            "scan-type",
+            "scanners",
+            "severity",
+            "skip-dirs",
+            "skip-files",
+            "skip-setup-trivy",
+            "template",
+            "tf-vars",
+            "timeout",
+            "token-setup-trivy",
+            "trivy-config",
+            "trivyignores",
+            "version",
+            "vuln-type",
+        ]
+    ),
+    "docker/build-push-action": frozenset(
+        [
+            "add-hosts",
+            "allow",
+            "annotations",
+            "attests",
+            "build-args",
+            "build-contexts",
+            "builder",
+            "cache-from",
+            "cache-to",
+            "call",
+            "cgroup-parent",
+            "context",
+            "file",
+            "github-token",
+            "labels",
+            "load",
+            "network",
+            "no-cache",
+            "no-cache-filters",
+            "outputs",
+            "platforms",
+            "provenance",
+            "pull",
+            "push",
+            "sbom",
+            "secret-envs",
+            "secret-files",
+            "secrets",
+            "shm-size",
+            "ssh",
+            "tags",
+            "target",
+            "ulimit",
+        ]
+    ),
+    "docker/setup-buildx-action": frozenset(
+        [
+            "append",
+            "buildkitd-config",
+            "buildkitd-config-inline",
+            "buildkitd-flags",
+            "cache-binary",
+            "cleanup",
+            "driver",
+            "driver-opts",
+            "endpoint",
+            "keep-state",
+            "name",
+            "platforms",
+            "use",
+            "version",
+        ]
+    ),
+    "sigstore/cosign-installer": frozenset(["cosign-release", "install-dir", "use-sudo"]),
     # pulumi/actions v7.0.0 action.yml
     PULUMI_ACTION: frozenset(
         [
@@ -396,7 +488,9 @@ def test_python_jobs_use_311_and_install_through_the_makefile() -> None:
                 f"{job.label}: installs packages outside the Makefile: {script!r}"
             )
     # Four jobs install Python: test (reusable), preview, up-staging, up-production.
-    assert {"test", "preview", "up-staging", "up-production"} <= set(python_jobs), python_jobs
+    assert {"test", "preview", "up-staging", "up-production", "smoke-staging"} <= set(
+        python_jobs
+    ), python_jobs
 
 
 def test_install_path_is_the_one_of_the_makefile_and_ci_script() -> None:
@@ -610,8 +704,8 @@ def test_main_workflow_deploys_staging_then_production_one_update_per_stack() ->
     assert set(triggers) == {"push", "workflow_dispatch"}
     assert triggers["push"] == {"branches": ["main"]}
     jobs = _jobs(workflow)
-    assert jobs["up-staging"]["needs"] in ("test", ["test"])
-    assert jobs["up-production"]["needs"] in ("up-staging", ["up-staging"])
+    assert set(_needs(jobs["up-staging"])) == {"test", "images"}
+    assert set(_needs(jobs["up-production"])) == {"images", "smoke-staging"}
     groups = set()
     for stack in STACKS:
         job = jobs[f"up-{stack}"]
@@ -655,3 +749,196 @@ def test_dependabot_updates_the_lock_and_actions_weekly_grouped() -> None:
     for entry in updates.values():
         assert entry["schedule"]["interval"] == "weekly"
         assert entry.get("groups"), f"{entry['package-ecosystem']}: updates are not grouped"
+
+
+# --------------------------------------------------------------------------------------
+# Build once, promote the same bytes (main.yml)
+
+BUILD_ACTIONS = ("docker/build-push-action", "docker/setup-buildx-action")
+DOCKER_BUILD = re.compile(r"\b(docker\s+(buildx\s+)?build|buildctl|kaniko|az\s+acr\s+build)\b")
+IMAGES_CONFIG = "${{ toJSON(needs.images.outputs.config) }}"
+
+
+def _needs(spec: dict[str, Any]) -> list[str]:
+    needs = spec.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def _main_job(job_id: str) -> Job:
+    spec = _jobs(_workflow("main.yml"))[job_id]
+    return Job("main.yml", job_id, spec, tuple(_expand(list(spec.get("steps", [])))))
+
+
+def _ancestors(jobs: dict[str, dict[str, Any]], job_id: str) -> set[str]:
+    seen: set[str] = set()
+    pending = _needs(jobs[job_id])
+    while pending:
+        current = pending.pop()
+        if current not in seen:
+            seen.add(current)
+            pending.extend(_needs(jobs[current]))
+    return seen
+
+
+def _step_index(job: Job, predicate: Any, what: str) -> int:
+    found = [index for index, step in enumerate(job.steps) if predicate(step)]
+    assert len(found) == 1, f"{job.label}: expected one step that {what}, found {len(found)}"
+    return found[0]
+
+
+def _uses(name: str) -> Any:
+    return lambda step: _action_name(step.get("uses", "")) == name
+
+
+def _runs(pattern: str) -> Any:
+    return lambda step: re.search(pattern, str(step.get("run", ""))) is not None
+
+
+def _images_config(job: Job) -> str:
+    (step,) = [s for s in job.steps if _action_name(s.get("uses", "")) == PULUMI_ACTION]
+    config = yaml.safe_load(step["with"].get("config-map", "") or "{}") or {}
+    return str(config.get("micromart:images", {}).get("value", ""))
+
+
+def test_image_matrix_lists_every_image_the_program_deploys() -> None:
+    job = _main_job("image")
+    matrix = job.spec["strategy"]["matrix"]["include"]
+    listed = {entry["image"]: entry["context"] for entry in matrix}
+    services = {
+        p.parent.name: f"services/{p.parent.name}" for p in ROOT.glob("services/*/service.yaml")
+    }
+    expected = services | {"rabbitmq": "components/images/rabbitmq"}
+    assert listed == expected
+    # The resolver walks .github/scripts/images: it must name the same pairs.
+    script = subprocess.run(
+        [str(GITHUB / "scripts" / "images")], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert dict(line.split() for line in script.stdout.splitlines()) == expected
+    for context in expected.values():
+        assert (ROOT / context / "Dockerfile").is_file(), context
+
+
+def test_image_tag_follows_build_inputs_only(tmp_path: Path) -> None:
+    script = GITHUB / "scripts" / "image-tag"
+
+    def tag(*edits: tuple[str, str]) -> str:
+        for name, text in edits:
+            (tmp_path / "svc" / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "svc" / name).write_text(text, encoding="utf-8")
+        subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+        subprocess.run(
+            [
+                "git",
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "x",
+                "--allow-empty",
+            ],
+            cwd=tmp_path,
+            check=True,
+        )
+        result = subprocess.run(
+            [str(script), "svc"], cwd=tmp_path, capture_output=True, text=True, check=True
+        )
+        return result.stdout.strip()
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    first = tag(
+        ("Dockerfile", "FROM x\n"), ("app/main.py", "a = 1\n"), ("service.yaml", "replicas: 1\n")
+    )
+    assert re.fullmatch(r"src-[0-9a-f]{16}", first)
+    assert tag(("service.yaml", "replicas: 3\n")) == first, "a spec-only change must not rebuild"
+    changed = tag(("app/main.py", "a = 2\n"))
+    assert changed != first
+    assert tag(("app/new.py", "b = 1\n")) != changed
+
+
+def test_scan_gates_the_push_and_every_pushed_image_is_signed() -> None:
+    job = _main_job("image")
+    assert job.spec["permissions"] == {"contents": "read", "id-token": "write"}
+    builds = [
+        i for i, s in enumerate(job.steps) if _action_name(s.get("uses", "")) == BUILD_ACTIONS[0]
+    ]
+    assert len(builds) == 2, f"{job.label}: one build for the scan, one for the push"
+    scan_build, push_build = (job.steps[i]["with"] for i in builds)
+    assert scan_build.get("load") is True and scan_build.get("push") is False
+    assert "push=true" not in str(scan_build.get("outputs", ""))
+    scan = _step_index(job, _uses("aquasecurity/trivy-action"), "scans")
+    trivy = job.steps[scan]["with"]
+    assert builds[0] < scan < builds[1], "build for the scan, scan, then push"
+    assert trivy["image-ref"] == scan_build["tags"], "the scan must look at the image just built"
+    assert "CRITICAL" in trivy["severity"].split(",")
+    assert str(trivy["exit-code"]) == "1", "a critical finding must fail the job"
+    assert "ignore-unfixed" not in trivy or trivy["ignore-unfixed"] in (False, "false")
+    # The push carries an SBOM and provenance and pushes by digest, tagged only once signed.
+    assert push_build["sbom"] is True
+    assert str(push_build["provenance"]).startswith("mode=max")
+    assert "push-by-digest=true" in push_build["outputs"] and "push=true" in push_build["outputs"]
+    assert push_build["context"] == scan_build["context"]
+    assert job.steps[builds[1]].get("id") == "push"
+    sign = _step_index(job, _runs(r"\bcosign sign --yes\b"), "signs")
+    installer = _step_index(job, _uses("sigstore/cosign-installer"), "installs cosign")
+    assert builds[1] < installer < sign
+    script = str(job.steps[sign]["run"])
+    assert script.index("cosign sign") < script.index("imagetools create --tag")
+    assert job.steps[sign]["env"]["DIGEST"] == "${{ steps.push.outputs.digest }}"
+    # Reuse needs the tag, and the tag exists only once signed: every build step is skipped
+    # exactly when the tag was found.
+    for index in (*builds, scan, installer, sign):
+        assert job.steps[index].get("if") == "steps.key.outputs.existing == ''", job.steps[index]
+
+
+def test_both_stacks_deploy_the_digests_of_this_commit() -> None:
+    jobs = _jobs(_workflow("main.yml"))
+    resolver = jobs["images"]
+    assert _needs(resolver) == ["image"]
+    assert set(resolver["outputs"]) == {"config", "manifest"}
+    for stack in STACKS:
+        job = _main_job(f"up-{stack}")
+        assert "images" in _needs(job.spec)
+        assert _images_config(job) == IMAGES_CONFIG, f"{job.label}: must deploy needs.images"
+
+
+def test_production_never_builds_and_imports_the_verified_digests() -> None:
+    job = _main_job("up-production")
+    for step in job.steps:
+        assert _action_name(step.get("uses", "")) not in BUILD_ACTIONS, f"{job.label}: builds"
+        assert not DOCKER_BUILD.search(str(step.get("run", ""))), f"{job.label}: builds"
+    promote = _step_index(job, _runs(r"\baz acr import\b"), "imports")
+    deploy = _step_index(job, _uses(PULUMI_ACTION), "deploys")
+    assert promote < deploy
+    step = job.steps[promote]
+    script = str(step["run"])
+    assert step["env"]["MANIFEST"] == "${{ needs.images.outputs.manifest }}"
+    assert script.index("cosign verify") < script.index("az acr import"), "verify, then import"
+    assert (
+        "--certificate-identity" in script
+        and "/.github/workflows/main.yml@refs/heads/main" in script
+    )
+    assert "token.actions.githubusercontent.com" in script
+    assert '--source "${name}@${digest}"' in script, "import by digest, never by tag"
+    # The program then builds nothing: build false plus one digest per image (the stack's
+    # `images` is exactly what the resolver emitted for this commit).
+    assert _images_config(job) == IMAGES_CONFIG
+
+
+def test_smoke_gate_precedes_production() -> None:
+    jobs = _jobs(_workflow("main.yml"))
+    smoke = _main_job("smoke-staging")
+    assert _needs(smoke.spec) == ["up-staging"]
+    assert smoke.spec["environment"] == "staging"
+    assert {"smoke-staging", "up-staging", "image", "test"} <= _ancestors(jobs, "up-production")
+    checks = [str(s.get("run", "")) for s in smoke.steps if "tools.smoke" in str(s.get("run", ""))]
+    assert any("plan-public" in c and "tools/smoke.py check" in c for c in checks), checks
+    assert any("plan-mesh" in c and "exec -i deployment/gateway" in c for c in checks), checks
+    assert any("plan-local" in c for c in checks), checks
+    assert (ROOT / "tools" / "smoke.py").is_file()
+    rollout = _step_index(smoke, _runs(r"kubectl .*rollout status"), "waits for rollouts")
+    first_check = min(
+        i for i, s in enumerate(smoke.steps) if "tools.smoke" in str(s.get("run", ""))
+    )
+    assert rollout < first_check
