@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tests.components.microservice.objects import pod_labels, selects
@@ -73,9 +73,25 @@ def workload_endpoint(workload: Mapping[str, Any]) -> Endpoint:
     )
 
 
+INTRUDER_NS = "intruder"
+# What an Istio sidecar listens on beside the app (Prometheus scrape, health): reachable only
+# if a policy forgets its port list.
+SIDECAR_PORTS = (Port("TCP", 15090, "http-envoy-prom"), Port("TCP", 15021, "status-port"))
+
+
 def cluster_endpoints(result: SynthResult, stack: str) -> dict[str, Endpoint]:
+    """Every workload the stack runs and the platform pods it talks to, plus adversaries that
+    a too-wide policy would let in: each workload's twin in a namespace without policies, the
+    sidecar's ports, PgBouncer's port on the database address and an address just outside
+    the database subnet."""
     workloads = [*kube_objects(result, "Deployment"), *kube_objects(result, "StatefulSet")]
     endpoints = {w["metadata"]["name"]: workload_endpoint(w) for w in workloads}
+    endpoints = {
+        name: with_sidecar(e) if e.namespace == APP_NS else e for name, e in endpoints.items()
+    }
+    intruders = [
+        replace(e, name=f"intruder-{e.name}", namespace=INTRUDER_NS) for e in endpoints.values()
+    ]
     subnet = ipaddress.ip_network(stack_config(stack)["micromart:network"]["postgresSubnet"])
     platform = [
         # The AKS add-on's external ingress gateway pods.
@@ -94,11 +110,31 @@ def cluster_endpoints(result: SynthResult, stack: str) -> dict[str, Endpoint]:
             "coredns",
         ),
         Endpoint("istiod", ISTIO_SYSTEM_NS, (("app", "istiod"),), (Port("TCP", 15012),), "istiod"),
-        # Any server in the delegated subnet (Azure keeps the first four addresses).
-        Endpoint("postgres", None, (), (Port("TCP", 5432),), ip=str(subnet.network_address + 4)),
+        # Any server in the delegated subnet (Azure keeps the first four addresses); the
+        # flexible server also offers PgBouncer on 6432.
+        Endpoint(
+            "postgres",
+            None,
+            (),
+            (Port("TCP", 5432), Port("TCP", 6432)),
+            ip=str(subnet.network_address + 4),
+        ),
+        Endpoint(
+            "outside-postgres-subnet",
+            None,
+            (),
+            (Port("TCP", 5432),),
+            ip=str(subnet.broadcast_address + 1),
+        ),
+        Endpoint("internet", None, (), (Port("TCP", 5432), Port("TCP", 443)), ip="203.0.113.7"),
     ]
-    assert not set(endpoints) & {e.name for e in platform}
-    return {**endpoints, **{e.name: e for e in platform}}
+    named = [*intruders, *platform]
+    assert not set(endpoints) & {e.name for e in named}
+    return {**endpoints, **{e.name: e for e in named}}
+
+
+def with_sidecar(endpoint: Endpoint) -> Endpoint:
+    return replace(endpoint, ports=(*endpoint.ports, *SIDECAR_PORTS))
 
 
 def namespace_labels(result: SynthResult) -> Callable[[str], dict[str, str]]:
@@ -160,45 +196,45 @@ def policy_types(policy: Mapping[str, Any]) -> list[str]:
     return declared or ["Ingress", *(["Egress"] if spec.get("egress") else [])]
 
 
-def network_allows(
+DIRECTIONS = ("Egress", "Ingress")
+
+
+def direction_allows(
     policies: list[dict[str, Any]],
     ns_labels: Callable[[str], dict[str, str]],
+    direction: str,
+    *,
     source: Endpoint,
     destination: Endpoint,
     port: Port,
 ) -> bool:
-    """Kubernetes NetworkPolicy semantics: both the source's egress and the destination's
-    ingress must admit the connection; a pod no policy selects is unrestricted."""
-    for direction, subject, other in (
-        ("Egress", source, destination),
-        ("Ingress", destination, source),
-    ):
-        if subject.namespace is None:
-            continue
-        selecting = [
-            p
-            for p in policies
-            if p["metadata"]["namespace"] == subject.namespace
-            and direction in policy_types(p)
-            and selects(p["spec"].get("podSelector"), subject.label_map)
-        ]
-        if not selecting:
-            continue
-        rules_key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
-        if not any(
-            (
-                not rule.get(peers_key)
-                or any(
-                    peer_matches(peer, p["metadata"]["namespace"], other, ns_labels)
-                    for peer in rule[peers_key]
-                )
+    """Kubernetes NetworkPolicy semantics for one side: the source's egress or the
+    destination's ingress; a pod no policy of that direction selects is unrestricted."""
+    subject, other = (source, destination) if direction == "Egress" else (destination, source)
+    if subject.namespace is None:
+        return True
+    selecting = [
+        p
+        for p in policies
+        if p["metadata"]["namespace"] == subject.namespace
+        and direction in policy_types(p)
+        and selects(p["spec"].get("podSelector"), subject.label_map)
+    ]
+    if not selecting:
+        return True
+    rules_key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
+    return any(
+        (
+            not rule.get(peers_key)
+            or any(
+                peer_matches(peer, p["metadata"]["namespace"], other, ns_labels)
+                for peer in rule[peers_key]
             )
-            and port_matches(rule.get("ports"), port)
-            for p in selecting
-            for rule in p["spec"].get(rules_key) or []
-        ):
-            return False
-    return True
+        )
+        and port_matches(rule.get("ports"), port)
+        for p in selecting
+        for rule in p["spec"].get(rules_key) or []
+    )
 
 
 def istio_match(pattern: str, value: str) -> bool:
@@ -266,19 +302,26 @@ def app_endpoints(endpoints: Mapping[str, Endpoint]) -> list[Endpoint]:
     return [e for e in endpoints.values() if e.namespace == APP_NS]
 
 
-def expected_network_edges(endpoints: Mapping[str, Endpoint]) -> set[tuple[str, str, str]]:
+Edge = tuple[str, str, str]
+
+
+def http_port(endpoint: Endpoint) -> Port:
+    (port,) = [p for p in endpoint.ports if p.name == "http"]
+    return port
+
+
+def expected_network_edges(endpoints: Mapping[str, Endpoint]) -> set[Edge]:
     """(source, destination, port) from the specs, at the level of workloads."""
     apps = app_endpoints(endpoints)
     by_service: dict[str, list[Endpoint]] = {}
     for endpoint in apps:
         by_service.setdefault(service_of(endpoint), []).append(endpoint)
     rabbitmq = [e for e in endpoints.values() if e.namespace == MESSAGING_NS]
-    edges: set[tuple[str, str, str]] = set()
+    edges: set[Edge] = set()
     for source in apps:
         spec = service_spec(service_of(source))
         for callee in spec.get("calls") or []:
-            for target in by_service[callee]:
-                edges |= {(source.name, target.name, str(p)) for p in target.ports}
+            edges |= {(source.name, t.name, str(http_port(t))) for t in by_service[callee]}
         if spec.get("postgres"):
             edges.add((source.name, "postgres", "TCP/5432"))
         if spec.get("rabbitmq"):
@@ -286,15 +329,19 @@ def expected_network_edges(endpoints: Mapping[str, Endpoint]) -> set[tuple[str, 
         edges |= {(source.name, "kube-dns", "UDP/53"), (source.name, "kube-dns", "TCP/53")}
         edges.add((source.name, "istiod", "TCP/15012"))
     for name in public_services():
-        for target in by_service[name]:
-            edges |= {("istio-ingressgateway", target.name, str(p)) for p in target.ports}
+        edges |= {("istio-ingressgateway", t.name, str(http_port(t))) for t in by_service[name]}
     return edges
 
 
-def admitted_network_edges(result: SynthResult, stack: str) -> set[tuple[str, str, str]]:
+def admitted_network_edges(
+    result: SynthResult, stack: str, directions: Iterable[str] = DIRECTIONS
+) -> set[Edge]:
+    """Every (source, destination, port) with an app pod at either end that the policies of
+    `directions` admit: both for what is reachable, one for what that side enforces alone."""
     endpoints = cluster_endpoints(result, stack)
     policies = kube_objects(result, "NetworkPolicy")
     ns_labels = namespace_labels(result)
+    checked = tuple(directions)
     return {
         (source.name, destination.name, str(port))
         for source in endpoints.values()
@@ -302,8 +349,19 @@ def admitted_network_edges(result: SynthResult, stack: str) -> set[tuple[str, st
         for destination in endpoints.values()
         if source != destination and APP_NS in (source.namespace, destination.namespace)
         for port in destination.ports
-        if network_allows(policies, ns_labels, source, destination, port)
+        if all(
+            direction_allows(
+                policies, ns_labels, d, source=source, destination=destination, port=port
+            )
+            for d in checked
+        )
     }
+
+
+def enforced_by(direction: str, endpoints: Mapping[str, Endpoint], edges: set[Edge]) -> set[Edge]:
+    """The edges whose app-side end is the one `direction`'s policies govern."""
+    end = 0 if direction == "Egress" else 1
+    return {edge for edge in edges if endpoints[edge[end]].namespace == APP_NS}
 
 
 def expected_mesh_edges(endpoints: Mapping[str, Endpoint]) -> set[tuple[str, str]]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tests.components.microservice.graph import (
+    DIRECTIONS,
+    INTRUDER_NS,
+    SIDECAR_PORTS,
     admitted_mesh_edges,
     admitted_network_edges,
     app_endpoints,
     cluster_endpoints,
+    enforced_by,
     expected_mesh_edges,
     expected_network_edges,
     service_of,
@@ -24,6 +28,7 @@ from tests.components.microservice.sources import (
 from tests.synthesis import (
     kube_objects,
 )
+from tools.synth import SynthResult
 
 GRAPH_STACKS = ("staging", "production", "canary_production")
 
@@ -43,6 +48,32 @@ def test_network_policies_admit_exactly_the_declared_edges(
     for endpoint in app_endpoints(endpoints):
         wants = bool(service_spec(service_of(endpoint)).get("rabbitmq"))
         assert (endpoint.label_map.get(MESSAGING_CLIENT_LABEL) == "true") == wants, endpoint.name
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("stack", GRAPH_STACKS)
+def test_each_side_alone_admits_exactly_the_declared_edges(
+    request: pytest.FixtureRequest, stack: str, direction: str
+) -> None:
+    """Egress only to declared dependencies, ingress only from declared callers, each on its
+    own: a caller's egress without a port must not lean on the callee's ingress to stay shut."""
+    result = result_for(request, stack)
+    endpoints = cluster_endpoints(result, result.stack)
+    admitted = enforced_by(
+        direction, endpoints, admitted_network_edges(result, result.stack, [direction])
+    )
+    expected = enforced_by(direction, endpoints, expected_network_edges(endpoints))
+    assert sorted(admitted - expected) == [], f"{direction} admits what is not declared"
+    assert sorted(expected - admitted) == [], f"{direction} refuses what is declared"
+
+
+def test_the_adversaries_are_in_place(staging: SynthResult) -> None:
+    """Guards the graph tests against a vacuous adversary set."""
+    endpoints = cluster_endpoints(staging, staging.stack)
+    intruders = {e.name for e in endpoints.values() if e.namespace == INTRUDER_NS}
+    assert intruders >= {f"intruder-{name}" for name in service_names()} | {"intruder-rabbitmq"}
+    assert {"outside-postgres-subnet", "internet"} <= set(endpoints)
+    assert all(set(SIDECAR_PORTS) <= set(e.ports) for e in app_endpoints(endpoints))
 
 
 @pytest.mark.parametrize("stack", GRAPH_STACKS)
