@@ -90,8 +90,9 @@ def generate_specs(count: int, seed: int = 7) -> list[dict[str, Any]]:
                 "requests": {"cpu": "50m", "memory": "64Mi"},
                 "limits": {"cpu": "250m", "memory": "256Mi"},
             },
-            "replicas": 1,
-            "autoscaling": {"enabled": rng.random() < 0.5, "minReplicas": 1, "maxReplicas": 4},
+            # Two replicas: production's policy config requires at least two.
+            "replicas": 2,
+            "autoscaling": {"enabled": rng.random() < 0.5, "minReplicas": 2, "maxReplicas": 4},
         }
         if calls:
             spec["calls"] = calls

@@ -1,11 +1,10 @@
-"""Small statistics helpers (median of repetitions, least-squares fit)."""
+"""Least-squares fit of measured points."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -26,20 +25,3 @@ def least_squares(xs: Sequence[float], ys: Sequence[float]) -> Fit:
     total = sum((y - mean_y) ** 2 for y in ys)
     residual = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, ys, strict=True))
     return Fit(slope, intercept, 1.0 - residual / total if total else 1.0)
-
-
-def summarize_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Median wall time and peak RSS of repeated runs, keeping every run for the record."""
-    summary: dict[str, Any] = {
-        "runs": len(runs),
-        "median_seconds": statistics.median(run["seconds"] for run in runs),
-        "median_peak_rss_mib": statistics.median(run["peak_rss_mib"] for run in runs),
-        "seconds": [run["seconds"] for run in runs],
-        "peak_rss_mib": [run["peak_rss_mib"] for run in runs],
-    }
-    if all("resources" in run for run in runs):
-        summary["resources"] = runs[0]["resources"]
-    policy = [run["policy_seconds"] for run in runs if "policy_seconds" in run]
-    if policy:
-        summary["median_policy_seconds"] = statistics.median(policy)
-    return summary

@@ -12,7 +12,6 @@ import time
 STARTED = time.perf_counter()
 
 # ruff: noqa: E402 - the clock above must start before these imports.
-import importlib
 import json
 import resource
 import sys
@@ -21,24 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-# The SDKs the program imports (see components/ and __main__.py), as the baseline imports them.
-SDK_MODULES = (
-    "pulumi",
-    "pulumi_azure_native.resources",
-    "pulumi_azure_native.network",
-    "pulumi_azure_native.privatedns",
-    "pulumi_azure_native.containerservice",
-    "pulumi_azure_native.containerregistry",
-    "pulumi_azure_native.authorization",
-    "pulumi_azure_native.dbforpostgresql",
-    "pulumi_kubernetes",
-    "pulumi_docker",
-    "pulumi_random",
-    "pydantic",
-)
+from benchmarks.measure import SDK_MODULES
+
 SDK_TOP_LEVEL = frozenset(name.split(".")[0] for name in SDK_MODULES)
-# A probe attribute that no module defines: reading it forces a lazily imported module to load.
-_PROBE = "__benchmark_probe__"
 
 
 def peak_rss_mib() -> float:
@@ -57,29 +41,8 @@ def loaded_sdk_packages() -> list[str]:
     )
 
 
-def import_modules(names: list[str], materialize: bool) -> int:
-    modules = [importlib.import_module(name) for name in names]
-    if materialize:
-        # Pulumi's provider SDKs return lazy modules that only execute on first attribute access.
-        for module in modules:
-            getattr(module, _PROBE, None)
-    return len(modules)
-
-
-def task_import(task: Mapping[str, Any], started: float) -> dict[str, Any]:
-    names = list(task.get("modules") or SDK_MODULES)
-    count = import_modules(names, bool(task.get("materialize")))
-    seconds = time.perf_counter() - started
-    return {
-        "seconds": seconds,
-        "peak_rss_mib": peak_rss_mib(),
-        "modules": count,
-        "loaded_packages": len(loaded_sdk_packages()),
-    }
-
-
 def task_synth(task: Mapping[str, Any], started: float) -> dict[str, Any]:
-    from tools.synth import plan_document, synthesize
+    from tools.synth import synthesize
 
     project = Path(task["project"])
     stack = str(task["stack"])
@@ -103,21 +66,6 @@ def task_synth(task: Mapping[str, Any], started: float) -> dict[str, Any]:
         from benchmarks.profiling import summarize
 
         measured["profile"] = summarize(profiler, seconds)
-    if task.get("warm_repeat"):
-        # The same program again in this process: the SDKs are loaded, only evaluation is left.
-        began = time.perf_counter()
-        synthesize(project, stack)
-        measured["warm_seconds"] = time.perf_counter() - began
-    if task.get("policy"):
-        began = time.perf_counter()
-        from tools.policy_check import check_stack
-
-        findings = check_stack(result, project)
-        measured["policy_seconds"] = time.perf_counter() - began
-        measured["policy_findings"] = len(findings)
-    if task.get("plan_out"):
-        plan = plan_document(result)
-        Path(task["plan_out"]).write_text(json.dumps(plan, sort_keys=True), encoding="utf-8")
     return measured
 
 
@@ -131,18 +79,10 @@ def task_blast(task: Mapping[str, Any], started: float) -> dict[str, Any]:
     )
 
 
-def task_batch(task: Mapping[str, Any], started: float) -> dict[str, Any]:
-    """Several tasks in this one process (quick mode only): each is timed from its own start,
-    so all but the first run with the SDKs already loaded."""
-    del started
-    return {"results": [run(subtask, time.perf_counter()) for subtask in task["tasks"]]}
-
-
-TASKS = {"import": task_import, "synth": task_synth, "blast": task_blast, "batch": task_batch}
-
-
 def run(task: Mapping[str, Any], started: float) -> dict[str, Any]:
-    return TASKS[str(task["kind"])](task, started)
+    if task["kind"] == "blast":
+        return task_blast(task, started)
+    return task_synth(task, started)
 
 
 def main(argv: list[str]) -> int:

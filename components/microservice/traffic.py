@@ -11,9 +11,6 @@ from components.microservice.scope import ServiceScope
 def destination_rule(scope: ServiceScope) -> None:
     spec = scope.args.spec
     outlier = spec.traffic.outlier_detection
-    subsets = [{"name": "stable", "labels": {TRACK_LABEL: "stable"}}]
-    if spec.has_canary:
-        subsets.append({"name": "canary", "labels": {TRACK_LABEL: "canary"}})
     scope.custom_resource(
         "destination-rule",
         "networking.istio.io/v1",
@@ -35,36 +32,33 @@ def destination_rule(scope: ServiceScope) -> None:
                     "maxEjectionPercent": outlier.max_ejection_percent,
                 },
             },
-            "subsets": subsets,
+            "subsets": subsets(spec.has_canary),
         },
     )
+
+
+def subsets(has_canary: bool) -> list[dict[str, object]]:
+    tracks = ["stable", "canary"] if has_canary else ["stable"]
+    return [{"name": track, "labels": {TRACK_LABEL: track}} for track in tracks]
+
+
+def weighted_route(host: str, canary_weight: int) -> list[dict[str, object]]:
+    """Stable gets what the canary does not; a canary at weight 0 gets no destination at all."""
+    weights = {"stable": 100 - canary_weight, "canary": canary_weight}
+    return [
+        {
+            "destination": {"host": host, "subset": subset, "port": {"number": SERVICE_PORT}},
+            "weight": weight,
+        }
+        for subset, weight in weights.items()
+        if subset == "stable" or weight
+    ]
 
 
 def _weighted_route(scope: ServiceScope) -> list[dict[str, object]]:
     spec = scope.args.spec
     canary_weight = spec.canary.weight if spec.has_canary and spec.canary else 0
-    destinations: list[dict[str, object]] = [
-        {
-            "destination": {
-                "host": scope.host(),
-                "subset": "stable",
-                "port": {"number": SERVICE_PORT},
-            },
-            "weight": 100 - canary_weight,
-        }
-    ]
-    if canary_weight:
-        destinations.append(
-            {
-                "destination": {
-                    "host": scope.host(),
-                    "subset": "canary",
-                    "port": {"number": SERVICE_PORT},
-                },
-                "weight": canary_weight,
-            }
-        )
-    return destinations
+    return weighted_route(scope.host(), canary_weight)
 
 
 def _http_policy(scope: ServiceScope) -> dict[str, object]:

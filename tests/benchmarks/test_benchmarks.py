@@ -45,21 +45,18 @@ def test_report_has_the_expected_keys(report: dict[str, Any]) -> None:
     assert report["mode"] == "quick"
     assert {"evaluation", "scaling", "critical_path", "blast_radius", "machine"} <= set(report)
     evaluation = report["evaluation"]
-    for name in ("sdk_import", "sdk_import_materialized", "staging", "production"):
-        assert {"median_seconds", "median_peak_rss_mib", "runs"} <= set(evaluation[name])
+    assert set(evaluation["commands"]) == {"import_pulumi", "import_sdks", "staging", "production"}
+    for command in evaluation["commands"].values():
+        assert {"seconds", "cpu_seconds", "peak_rss_mib"} <= set(command)
+        assert command["seconds"]["median"] > 0
     assert set(evaluation["ratios"]) == {
-        "staging_vs_sdk_import",
-        "staging_vs_sdk_import_materialized",
-        "production_vs_sdk_import",
-        "production_vs_sdk_import_materialized",
+        f"{stack}_vs_{base}"
+        for stack in ("staging", "production")
+        for base in ("import_pulumi", "import_sdks")
     }
     scaling = report["scaling"]
-    assert [point["services"] for point in scaling["points"]] == [2, 4]
-    assert {
-        "slope_seconds_per_service",
-        "per_service_time_ratio",
-        "per_service_memory_ratio",
-    } <= set(scaling)
+    assert [point["services"] for point in scaling["points"]] == [1, 2]
+    assert {"slope_seconds_per_service", "slope_runs", "marginal_segments"} <= set(scaling)
     for stack in ("staging", "production"):
         result = report["critical_path"]["stacks"][stack]
         assert {"estimated_up_seconds", "slowest_resource", "ratio_up_to_slowest"} <= set(result)
