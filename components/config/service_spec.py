@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -117,6 +117,30 @@ class ImagePin(Strict):
         return self
 
 
+class BlueGreen(Strict):
+    """Two complete tracks of the service; `live` gets all traffic, the other stays warm.
+
+    Flipping `live` moves every request at once (one VirtualService edit) and flipping it back
+    is the rollback. A track without `image` runs the service's own image (built locally or the
+    digest CI deployed); the other names what CI pushed.
+    """
+
+    live: Literal["blue", "green"]
+    blue: ImagePin | None = None
+    green: ImagePin | None = None
+
+    @model_validator(mode="after")
+    def _tracks_differ(self) -> BlueGreen:
+        if self.blue is None and self.green is None:
+            raise ValueError("blue and green would run the same image: pin one track's image")
+        if self.blue is not None and self.blue == self.green:
+            raise ValueError("blue and green pin the same image")
+        return self
+
+    def image(self, track: str) -> ImagePin | None:
+        return self.blue if track == "blue" else self.green
+
+
 class ServiceSpec(Strict):
     name: DnsLabel
     description: str = Field(min_length=1)
@@ -134,9 +158,14 @@ class ServiceSpec(Strict):
     traffic: Traffic = Traffic()
     canary: Canary | None = None
     image: ImagePin | None = None
+    blue_green: BlueGreen | None = Field(default=None, alias="blueGreen")
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceSpec:
+        if self.canary is not None and self.blue_green is not None:
+            raise ValueError(
+                "canary and blueGreen cannot be combined: remove one (both split traffic)"
+            )
         if self.name in self.calls:
             raise ValueError(f"calls: service '{self.name}' may not call itself")
         if len(set(self.calls)) != len(self.calls):
@@ -175,3 +204,4 @@ class ServiceOverride(Strict):
     env: dict[EnvName, str] | None = None
     canary: Canary | None = None
     image: ImagePin | None = None
+    blue_green: BlueGreen | None = Field(default=None, alias="blueGreen")

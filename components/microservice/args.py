@@ -18,6 +18,7 @@ CONFIG_HASH_ANNOTATION = "micromart.io/config-hash"
 POSTGRES_PORT = 5432
 AMQP_PORT = 5672
 TRACK_LABEL = "track"
+BLUE_GREEN_TRACKS = ("blue", "green")
 INGRESS_GATEWAY_PRINCIPAL = (
     f"cluster.local/ns/{kube.ISTIO_INGRESS_NAMESPACE}/sa/aks-istio-ingressgateway-external"
 )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components import kube
 from components.microservice import security, traffic, workload
-from components.microservice.args import MicroserviceArgs
+from components.microservice.args import BLUE_GREEN_TRACKS, MicroserviceArgs
 from components.microservice.image import service_image
 from components.microservice.scope import ServiceScope
 
@@ -34,18 +35,43 @@ class Microservice(pulumi.ComponentResource):
         self.image = service_image(scope)
         account = security.service_account(scope)
         config = workload.config_map(scope)
-        stable = workload.deployment(scope, "stable", self.image, account, config)
-        canary = spec.canary
-        if canary is not None and canary.weight > 0:
-            workload.deployment(scope, "canary", scope.prebuilt(canary.tag), account, config)
+        tracks = self._tracks(scope, account, config)
         workload.cluster_service(scope)
-        if spec.autoscaling.enabled:
-            workload.autoscaler(scope, stable)
         workload.disruption_budget(scope)
         security.network_policy(scope)
         traffic.destination_rule(scope)
-        traffic.mesh_routes(scope)
+        # Routes change only once the Deployments they point at are rolled out (the provider
+        # waits for a Deployment to be Available): a blue-green flip never routes to a track
+        # that is not ready.
+        traffic.mesh_routes(scope, tracks)
         security.authorization_policy(scope)
         if spec.public and args.ingress is not None:
-            traffic.public_edge(scope, args.ingress)
+            traffic.public_edge(scope, args.ingress, tracks)
         self.register_outputs({"image": self.image})
+
+    def _tracks(
+        self,
+        scope: ServiceScope,
+        account: k8s.core.v1.ServiceAccount,
+        config: k8s.core.v1.ConfigMap,
+    ) -> list[k8s.apps.v1.Deployment]:
+        """The Deployments traffic is split between, each with its autoscaler."""
+        spec = scope.args.spec
+        if spec.blue_green is not None:
+            deployments = []
+            for track in BLUE_GREEN_TRACKS:
+                pin = spec.blue_green.image(track)
+                image = scope.reference(pin) if pin is not None else self.image
+                deployment = workload.deployment(scope, track, image, account, config)
+                if spec.autoscaling.enabled:
+                    workload.autoscaler(scope, deployment, track)
+                deployments.append(deployment)
+            return deployments
+        stable = workload.deployment(scope, "stable", self.image, account, config)
+        if spec.autoscaling.enabled:
+            workload.autoscaler(scope, stable)
+        deployments = [stable]
+        if spec.canary is not None and spec.canary.weight > 0:
+            canary = scope.prebuilt(spec.canary.tag)
+            deployments.append(workload.deployment(scope, "canary", canary, account, config))
+        return deployments

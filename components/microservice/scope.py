@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -55,6 +56,8 @@ class ServiceScope:
         kind: str,
         spec: dict[str, object],
         name: str | None = None,
+        *,
+        depends_on: Sequence[pulumi.Resource] = (),
     ) -> None:
         k8s.apiextensions.CustomResource(
             f"{self.name}-{suffix}",
@@ -62,5 +65,7 @@ class ServiceScope:
             kind=kind,
             metadata=self.meta(name),
             spec=spec,
-            opts=self.k8s_opts(),
+            opts=pulumi.ResourceOptions.merge(
+                self.k8s_opts(), pulumi.ResourceOptions(depends_on=list(depends_on))
+            ),
         )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pulumi
+
 from components.cluster import INGRESS_GATEWAY_SELECTOR
 from components.config.stack import IngressConfig
-from components.microservice.args import SERVICE_PORT, TRACK_LABEL
+from components.microservice.args import BLUE_GREEN_TRACKS, SERVICE_PORT, TRACK_LABEL
 from components.microservice.scope import ServiceScope
 
 
@@ -32,13 +36,17 @@ def destination_rule(scope: ServiceScope) -> None:
                     "maxEjectionPercent": outlier.max_ejection_percent,
                 },
             },
-            "subsets": subsets(spec.has_canary),
+            "subsets": subsets(spec.has_canary, blue_green=spec.blue_green is not None),
         },
     )
 
 
-def subsets(has_canary: bool) -> list[dict[str, object]]:
-    tracks = ["stable", "canary"] if has_canary else ["stable"]
+def subsets(has_canary: bool, *, blue_green: bool = False) -> list[dict[str, object]]:
+    # Blue-green keeps both tracks addressable: the idle one is the instant way back.
+    if blue_green:
+        tracks = list(BLUE_GREEN_TRACKS)
+    else:
+        tracks = ["stable", "canary"] if has_canary else ["stable"]
     return [{"name": track, "labels": {TRACK_LABEL: track}} for track in tracks]
 
 
@@ -46,17 +54,24 @@ def weighted_route(host: str, canary_weight: int) -> list[dict[str, object]]:
     """Stable gets what the canary does not; a canary at weight 0 gets no destination at all."""
     weights = {"stable": 100 - canary_weight, "canary": canary_weight}
     return [
-        {
-            "destination": {"host": host, "subset": subset, "port": {"number": SERVICE_PORT}},
-            "weight": weight,
-        }
+        _destination(host, subset, weight)
         for subset, weight in weights.items()
         if subset == "stable" or weight
     ]
 
 
+def _destination(host: str, subset: str, weight: int) -> dict[str, object]:
+    return {
+        "destination": {"host": host, "subset": subset, "port": {"number": SERVICE_PORT}},
+        "weight": weight,
+    }
+
+
 def _weighted_route(scope: ServiceScope) -> list[dict[str, object]]:
     spec = scope.args.spec
+    if spec.blue_green is not None:
+        # All of it, at once: the flip is this one subset name.
+        return [_destination(scope.host(), spec.blue_green.live, 100)]
     canary_weight = spec.canary.weight if spec.has_canary and spec.canary else 0
     return weighted_route(scope.host(), canary_weight)
 
@@ -73,7 +88,7 @@ def _http_policy(scope: ServiceScope) -> dict[str, object]:
     }
 
 
-def mesh_routes(scope: ServiceScope) -> None:
+def mesh_routes(scope: ServiceScope, tracks: Sequence[pulumi.Resource] = ()) -> None:
     scope.custom_resource(
         "virtual-service",
         "networking.istio.io/v1",
@@ -88,10 +103,13 @@ def mesh_routes(scope: ServiceScope) -> None:
                 }
             ],
         },
+        depends_on=tracks,
     )
 
 
-def public_edge(scope: ServiceScope, ingress: IngressConfig) -> None:
+def public_edge(
+    scope: ServiceScope, ingress: IngressConfig, tracks: Sequence[pulumi.Resource] = ()
+) -> None:
     gateway_name = f"{scope.service}-public"
     scope.custom_resource(
         "istio-gateway",
@@ -137,4 +155,5 @@ def public_edge(scope: ServiceScope, ingress: IngressConfig) -> None:
             "http": routes,
         },
         gateway_name,
+        depends_on=tracks,
     )

@@ -191,11 +191,13 @@ def cluster_service(scope: ServiceScope) -> None:
     )
 
 
-def autoscaler(scope: ServiceScope, target: apps.Deployment) -> None:
+def autoscaler(scope: ServiceScope, target: apps.Deployment, track: str | None = None) -> None:
+    """One per Deployment; a blue-green track scales on its own, like the stable one would."""
     scaling = scope.args.spec.autoscaling
+    suffix = f"-{track}" if track else ""
     v2.HorizontalPodAutoscaler(
-        f"{scope.name}-hpa",
-        metadata=scope.meta(),
+        f"{scope.name}{suffix}-hpa",
+        metadata=scope.meta(f"{scope.service}{suffix}"),
         spec=v2.HorizontalPodAutoscalerSpecArgs(
             scale_target_ref=v2.CrossVersionObjectReferenceArgs(
                 api_version="apps/v1",
