@@ -10,6 +10,7 @@ no `${{ }}` inside run scripts; one update per stack at a time. Fast and offline
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -741,7 +742,7 @@ def test_dependabot_updates_the_lock_and_actions_weekly_grouped() -> None:
     config = _load(GITHUB / "dependabot.yml")
     assert config["version"] == 2
     updates = {entry["package-ecosystem"]: entry for entry in config["updates"]}
-    assert set(updates) == {"uv", "pip", "github-actions"}
+    assert set(updates) == {"uv", "pip", "github-actions", "docker"}
     assert set(updates["uv"]["directories"]) == {"/"}
     assert set(updates["pip"]["directories"]) == {"/policy"}
     actions_dirs = set(updates["github-actions"].get("directories", []))
@@ -749,6 +750,29 @@ def test_dependabot_updates_the_lock_and_actions_weekly_grouped() -> None:
     for entry in updates.values():
         assert entry["schedule"]["interval"] == "weekly"
         assert entry.get("groups"), f"{entry['package-ecosystem']}: updates are not grouped"
+
+
+def test_dependabot_watches_the_base_image_of_every_dockerfile() -> None:
+    config = _load(GITHUB / "dependabot.yml")
+    (docker,) = [e for e in config["updates"] if e["package-ecosystem"] == "docker"]
+    patterns = list(docker["directories"])
+    folders = sorted("/" + str(p.parent.relative_to(ROOT)) for p in ROOT.rglob("Dockerfile"))
+    folders = [f for f in folders if not f.startswith(("/.venv", "/build"))]
+    assert {"/components/images/rabbitmq", "/services/orders"} <= set(folders)
+    for folder in folders:
+        assert any(fnmatch.fnmatchcase(folder, p) for p in patterns), f"{folder} not watched"
+    # Every base image is in a group, so one pull request bumps all services sharing it.
+    bases: set[str] = set()
+    for folder in folders:
+        text = (ROOT / folder[1:] / "Dockerfile").read_text(encoding="utf-8")
+        stages = set(re.findall(r"(?im)^FROM\s.*\sAS\s+(\S+)", text))
+        for image in re.findall(r"(?m)^FROM\s+(?:--platform=\S+\s+)?([\w./-]+)", text):
+            if image not in stages:  # `FROM build` continues a stage, it pulls nothing
+                bases.add(image)
+    assert bases, "no base image found"
+    grouped = {p for g in docker["groups"].values() for p in g["patterns"]}
+    for base in bases:
+        assert any(fnmatch.fnmatchcase(base, p) for p in grouped), f"{base} is in no group"
 
 
 # --------------------------------------------------------------------------------------
