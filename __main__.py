@@ -13,7 +13,7 @@ from components.namespaces import Namespaces, NamespacesArgs
 from components.network import Network, NetworkArgs
 from components.postgres import DatabaseClaim, PostgresServer, PostgresServerArgs
 from components.rabbitmq import RabbitMQ, RabbitMQArgs
-from components.registry import Registry, RegistryArgs
+from components.registry import Registry, RegistryArgs, private_endpoint
 
 APP_NAMESPACE, MESSAGING_NAMESPACE = "micromart", "micromart-messaging"
 ROOT = Path(__file__).resolve().parent
@@ -34,12 +34,25 @@ group = resources.ResourceGroup(
     opts=pulumi.ResourceOptions(protect=stack.is_production),
 )
 placement = Placement(group.name, stack.location, stack.tags)
-network = Network("micromart", NetworkArgs(stack.network, placement, stack.environment))
+network = Network(
+    "micromart",
+    NetworkArgs(stack.network, placement, stack.environment, stack.registry.private_network),
+)
 cluster = Cluster(
     "micromart",
-    ClusterArgs(stack.cluster, placement, stack.environment, network.aks_subnet_id),
+    ClusterArgs(
+        stack.cluster, placement, stack.environment, network.aks_subnet_id, network.nat_public_ip
+    ),
 )
-registry = Registry("micromart", RegistryArgs(stack.registry, placement, cluster.kubelet_object_id))
+registry = Registry(
+    "micromart",
+    RegistryArgs(
+        stack.registry,
+        placement,
+        cluster.kubelet_object_id,
+        private_endpoint(network),
+    ),
+)
 namespaces = Namespaces(
     "micromart",
     NamespacesArgs(

@@ -1,4 +1,8 @@
-"""AKS with Entra ID + Azure RBAC, no local accounts, workload identity and the Istio add-on."""
+"""AKS with Entra ID + Azure RBAC, no local accounts, workload identity and the Istio add-on.
+
+The API server answers only the stack's authorized public ranges (plus the NAT gateway's IP,
+through which the nodes themselves reach it); upgrades run inside the configured weekly window.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pulumi_kubernetes as k8s
 from pulumi_azure_native import authorization
 
 from components.azure import NETWORK_CONTRIBUTOR_ROLE_ID, Placement, role_definition_id
-from components.config.stack import ClusterConfig, NodePoolConfig
+from components.config.stack import ClusterConfig, MaintenanceWindowConfig, NodePoolConfig
 
 # The add-on's external gateway; Istio Gateways select it by this label.
 INGRESS_GATEWAY_SELECTOR = {"istio": "aks-istio-ingressgateway-external"}
@@ -23,6 +27,13 @@ class ClusterArgs:
     placement: Placement
     environment: str
     subnet_id: pulumi.Input[str]
+    # Public IP of the AKS subnet's NAT gateway: outbound type userAssignedNATGateway, and the
+    # nodes' egress address must be an authorized range. None = the cluster's own load balancer.
+    nat_public_ip: pulumi.Input[str] | None = None
+
+
+# AKS's reserved names for the two planned-maintenance schedules (AKS planned maintenance docs).
+MAINTENANCE_SCHEDULES = ("aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule")
 
 
 class Cluster(pulumi.ComponentResource):
@@ -67,10 +78,12 @@ class Cluster(pulumi.ComponentResource):
                 network_dataplane="cilium" if config.network_policy == "cilium" else "azure",
                 network_policy=config.network_policy,
                 load_balancer_sku="standard",
+                outbound_type="userAssignedNATGateway" if args.nat_public_ip is not None else None,
                 service_cidr="172.16.0.0/16",
                 dns_service_ip="172.16.0.10",
                 pod_cidr="192.168.0.0/16",
             ),
+            api_server_access_profile=_api_server_access(config, args.nat_public_ip),
             oidc_issuer_profile=aks.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
             security_profile=aks.ManagedClusterSecurityProfileArgs(
                 workload_identity=aks.ManagedClusterSecurityProfileWorkloadIdentityArgs(
@@ -99,6 +112,8 @@ class Cluster(pulumi.ComponentResource):
                 ignore_changes=[f"agentPoolProfiles[{index}].count" for index in range(2)],
             ),
         )
+        if config.maintenance_window is not None:
+            self._maintenance(name, cluster, args, config.maintenance_window)
         authorization.RoleAssignment(
             f"{name}-subnet-network-contributor",
             args=authorization.RoleAssignmentArgs(
@@ -146,6 +161,63 @@ class Cluster(pulumi.ComponentResource):
                 "oidc_issuer_url": self.oidc_issuer_url,
             }
         )
+
+    def _maintenance(
+        self,
+        name: str,
+        cluster: aks.ManagedCluster,
+        args: ClusterArgs,
+        window: MaintenanceWindowConfig,
+    ) -> None:
+        """Cluster and node-OS upgrades only inside the weekly window."""
+        for schedule in MAINTENANCE_SCHEDULES:
+            aks.MaintenanceConfiguration(
+                f"{name}-{schedule}",
+                # Keyword form: the Args class's `resource_name` collides with the resource's own
+                # name in _internal_init (azure-native 3.29), so the cluster goes in resource_name_.
+                resource_name_=cluster.name,
+                resource_group_name=args.placement.resource_group_name,
+                config_name=schedule,
+                maintenance_window=_maintenance_window(window),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+
+def _maintenance_window(window: MaintenanceWindowConfig) -> aks.MaintenanceWindowArgs:
+    return aks.MaintenanceWindowArgs(
+        schedule=aks.ScheduleArgs(
+            weekly=aks.WeeklyScheduleArgs(day_of_week=window.day_of_week, interval_weeks=1)
+        ),
+        duration_hours=window.duration_hours,
+        start_time=window.start_time,
+        utc_offset=window.utc_offset,
+    )
+
+
+def _api_server_access(
+    config: ClusterConfig, nat_public_ip: pulumi.Input[str] | None
+) -> aks.ManagedClusterAPIServerAccessProfileArgs | None:
+    ranges = list(config.api_server_authorized_ip_ranges)
+    if not ranges:
+        return None  # open to the internet: the policy pack's aks-api-server-restricted says so
+    if nat_public_ip is None:
+        # With the Standard load balancer outbound, AKS adds its outbound IP itself.
+        return aks.ManagedClusterAPIServerAccessProfileArgs(authorized_ip_ranges=ranges)
+    with_nat = pulumi.Output.from_input(nat_public_ip).apply(
+        lambda ip: authorized_ranges(ranges, ip)
+    )
+    return aks.ManagedClusterAPIServerAccessProfileArgs(authorized_ip_ranges=with_nat)
+
+
+def authorized_ranges(configured: list[str], nat_ip: str) -> list[str]:
+    """The configured ranges plus the NAT gateway's address, whose traffic the nodes send.
+
+    AKS documents that it authorizes its own load balancer's outbound IP (learn.microsoft.com,
+    "API server authorized IP ranges"); with a user-assigned NAT gateway the nodes' egress is the
+    NAT IP, so it is listed explicitly rather than relying on AKS to discover it.
+    """
+    own = f"{nat_ip}/32"
+    return [*configured, own] if nat_ip and own not in configured else list(configured)
 
 
 def _pool(

@@ -1,4 +1,5 @@
-"""Virtual network for AKS and a delegated, privately resolved subnet for PostgreSQL."""
+"""Virtual network: AKS subnet (optionally behind a NAT gateway), a delegated, privately resolved
+subnet for PostgreSQL, and optionally a private-endpoint subnet with the registry's private zone."""
 
 from __future__ import annotations
 
@@ -10,25 +11,38 @@ from pulumi_azure_native import network, privatedns
 from components.azure import POSTGRES_DELEGATION, Placement
 from components.config.stack import NetworkConfig
 
+# Azure's fixed zone name for registry private endpoints (ACR private link documentation); the
+# registry's FQDN resolves through it only when the zone is linked to the VNet.
+REGISTRY_PRIVATE_ZONE = "privatelink.azurecr.io"
+PRIVATE_ENDPOINT_SUBNET = "private-endpoints"
+
 
 @dataclass(frozen=True)
 class NetworkArgs:
     config: NetworkConfig
     placement: Placement
     environment: str
+    # Create the privatelink.azurecr.io zone for a registry reached through a private endpoint.
+    private_registry: bool = False
 
 
 class Network(pulumi.ComponentResource):
     aks_subnet_id: pulumi.Output[str]
     postgres_subnet_id: pulumi.Output[str]
     postgres_dns_zone_id: pulumi.Output[str]
+    # Set only when the stack configures them (privateEndpointSubnet, natGateway).
+    private_endpoint_subnet_id: pulumi.Output[str] | None
+    registry_dns_zone_id: pulumi.Output[str] | None
+    nat_public_ip: pulumi.Output[str] | None
 
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("micromart:network:Network", name, None, opts)
         placement = args.placement
+        config = args.config
         child = pulumi.ResourceOptions(parent=self)
+        nat = self._nat_gateway(name, placement) if config.nat_gateway else None
         # Subnets are declared inline: separate Subnet resources and the VNet would each claim
         # the subnet list and undo each other on every update.
         vnet = network.VirtualNetwork(
@@ -37,17 +51,8 @@ class Network(pulumi.ComponentResource):
             resource_group_name=placement.resource_group_name,
             location=placement.location,
             tags=placement.tags,
-            address_space=network.AddressSpaceArgs(address_prefixes=[args.config.address_space]),
-            subnets=[
-                network.SubnetArgs(name="aks", address_prefix=args.config.aks_subnet),
-                network.SubnetArgs(
-                    name="postgres",
-                    address_prefix=args.config.postgres_subnet,
-                    delegations=[
-                        network.DelegationArgs(name="postgres", service_name=POSTGRES_DELEGATION)
-                    ],
-                ),
-            ],
+            address_space=network.AddressSpaceArgs(address_prefixes=[config.address_space]),
+            subnets=_subnets(config, nat),
             opts=child,
         )
         zone = privatedns.PrivateZone(
@@ -60,8 +65,85 @@ class Network(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        link = privatedns.VirtualNetworkLink(
-            f"{name}-postgres-dns-link",
+        link = self._link(f"{name}-postgres-dns-link", zone, vnet, placement)
+        self.aks_subnet_id = _subnet_id(vnet, "aks")
+        self.postgres_subnet_id = _subnet_id(vnet, "postgres")
+        # Azure rejects a server whose zone is not yet linked to its VNet, so consumers of the
+        # zone ID must also wait for the link.
+        self.postgres_dns_zone_id = pulumi.Output.all(zone.id, link.id).apply(lambda ids: ids[0])
+        self.private_endpoint_subnet_id = (
+            _subnet_id(vnet, PRIVATE_ENDPOINT_SUBNET) if config.private_endpoint_subnet else None
+        )
+        self.registry_dns_zone_id = (
+            self._registry_zone(name, vnet, placement) if args.private_registry else None
+        )
+        self.nat_public_ip = nat[1] if nat else None
+        self.register_outputs(
+            {
+                "aks_subnet_id": self.aks_subnet_id,
+                "postgres_subnet_id": self.postgres_subnet_id,
+                "postgres_dns_zone_id": self.postgres_dns_zone_id,
+                "private_endpoint_subnet_id": self.private_endpoint_subnet_id,
+                "registry_dns_zone_id": self.registry_dns_zone_id,
+                "nat_public_ip": self.nat_public_ip,
+            }
+        )
+
+    def _nat_gateway(
+        self, name: str, placement: Placement
+    ) -> tuple[network.NatGateway, pulumi.Output[str]]:
+        """A NAT gateway with one static Standard public IP: stable egress for the nodes."""
+        child = pulumi.ResourceOptions(parent=self)
+        address = network.PublicIPAddress(
+            f"{name}-nat-ip",
+            resource_group_name=placement.resource_group_name,
+            location=placement.location,
+            tags=placement.tags,
+            sku=network.PublicIPAddressSkuArgs(name="Standard", tier="Regional"),
+            public_ip_allocation_method="Static",
+            public_ip_address_version="IPv4",
+            opts=child,
+        )
+        gateway = network.NatGateway(
+            f"{name}-nat",
+            resource_group_name=placement.resource_group_name,
+            location=placement.location,
+            tags=placement.tags,
+            sku=network.NatGatewaySkuArgs(name="Standard"),
+            idle_timeout_in_minutes=4,
+            public_ip_addresses=[network.SubResourceArgs(id=address.id)],
+            opts=child,
+        )
+        # Empty until Azure allocates the address (and under mocks, which allocate nothing).
+        ip = address.ip_address.apply(lambda value: value or "")
+        return gateway, ip
+
+    def _registry_zone(
+        self, name: str, vnet: network.VirtualNetwork, placement: Placement
+    ) -> pulumi.Output[str]:
+        zone = privatedns.PrivateZone(
+            f"{name}-acr-dns",
+            args=privatedns.PrivateZoneArgs(
+                private_zone_name=REGISTRY_PRIVATE_ZONE,
+                resource_group_name=placement.resource_group_name,
+                location="global",
+                tags=placement.tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        link = self._link(f"{name}-acr-dns-link", zone, vnet, placement)
+        # Records registered before the link resolve nowhere; consumers wait for both.
+        return pulumi.Output.all(zone.id, link.id).apply(lambda ids: ids[0])
+
+    def _link(
+        self,
+        resource_name: str,
+        zone: privatedns.PrivateZone,
+        vnet: network.VirtualNetwork,
+        placement: Placement,
+    ) -> privatedns.VirtualNetworkLink:
+        return privatedns.VirtualNetworkLink(
+            resource_name,
             args=privatedns.VirtualNetworkLinkArgs(
                 private_zone_name=zone.name,
                 resource_group_name=placement.resource_group_name,
@@ -70,17 +152,36 @@ class Network(pulumi.ComponentResource):
                 virtual_network=privatedns.SubResourceArgs(id=vnet.id),
                 tags=placement.tags,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.aks_subnet_id = vnet.id.apply(lambda vnet_id: f"{vnet_id}/subnets/aks")
-        self.postgres_subnet_id = vnet.id.apply(lambda vnet_id: f"{vnet_id}/subnets/postgres")
-        # Azure rejects a server whose zone is not yet linked to its VNet, so consumers of the
-        # zone ID must also wait for the link.
-        self.postgres_dns_zone_id = pulumi.Output.all(zone.id, link.id).apply(lambda ids: ids[0])
-        self.register_outputs(
-            {
-                "aks_subnet_id": self.aks_subnet_id,
-                "postgres_subnet_id": self.postgres_subnet_id,
-                "postgres_dns_zone_id": self.postgres_dns_zone_id,
-            }
+
+
+def _subnets(
+    config: NetworkConfig, nat: tuple[network.NatGateway, pulumi.Output[str]] | None
+) -> list[network.SubnetArgs]:
+    subnets = [
+        network.SubnetArgs(
+            name="aks",
+            address_prefix=config.aks_subnet,
+            nat_gateway=network.SubResourceArgs(id=nat[0].id) if nat else None,
+        ),
+        network.SubnetArgs(
+            name="postgres",
+            address_prefix=config.postgres_subnet,
+            delegations=[network.DelegationArgs(name="postgres", service_name=POSTGRES_DELEGATION)],
+        ),
+    ]
+    if config.private_endpoint_subnet:
+        subnets.append(
+            network.SubnetArgs(
+                name=PRIVATE_ENDPOINT_SUBNET,
+                address_prefix=config.private_endpoint_subnet,
+                # NSGs and route tables apply to the endpoints' traffic too.
+                private_endpoint_network_policies="Enabled",
+            )
         )
+    return subnets
+
+
+def _subnet_id(vnet: network.VirtualNetwork, subnet: str) -> pulumi.Output[str]:
+    return vnet.id.apply(lambda vnet_id: f"{vnet_id}/subnets/{subnet}")

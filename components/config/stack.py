@@ -63,11 +63,17 @@ class RegistryConfig(Strict):
     sku: Literal["Basic", "Standard", "Premium"] = "Standard"
     zone_redundancy: bool = Field(default=False, alias="zoneRedundancy")
     retention_days: int = Field(default=7, ge=0, le=365, alias="retentionDays")
+    # Public network access off, reachable only through a private endpoint in the VNet.
+    private_network: bool = Field(default=False, alias="privateNetwork")
 
     @model_validator(mode="after")
     def _premium_features(self) -> RegistryConfig:
-        if self.zone_redundancy and self.sku != "Premium":
-            raise ValueError(f"zoneRedundancy needs sku Premium (got {self.sku})")
+        for label, wanted in (
+            ("zoneRedundancy", self.zone_redundancy),
+            ("privateNetwork", self.private_network),
+        ):
+            if wanted and self.sku != "Premium":
+                raise ValueError(f"{label} needs sku Premium (got {self.sku})")
         return self
 
     @property
@@ -79,17 +85,32 @@ class NetworkConfig(Strict):
     address_space: Cidr = Field(alias="addressSpace")
     aks_subnet: Cidr = Field(alias="aksSubnet")
     postgres_subnet: Cidr = Field(alias="postgresSubnet")
+    # Subnet for private endpoints (the registry's); required by registry.privateNetwork.
+    private_endpoint_subnet: Cidr | None = Field(default=None, alias="privateEndpointSubnet")
+    # Egress of the AKS subnet through a NAT gateway with a static public IP.
+    nat_gateway: bool = Field(default=False, alias="natGateway")
 
     @model_validator(mode="after")
     def _subnets_inside(self) -> NetworkConfig:
         space = _network(self.address_space, "addressSpace")
-        aks = _network(self.aks_subnet, "aksSubnet")
-        postgres = _network(self.postgres_subnet, "postgresSubnet")
-        for label, subnet in (("aksSubnet", aks), ("postgresSubnet", postgres)):
+        subnets = {
+            "aksSubnet": _network(self.aks_subnet, "aksSubnet"),
+            "postgresSubnet": _network(self.postgres_subnet, "postgresSubnet"),
+        }
+        if self.private_endpoint_subnet is not None:
+            subnets["privateEndpointSubnet"] = _network(
+                self.private_endpoint_subnet, "privateEndpointSubnet"
+            )
+        for label, subnet in subnets.items():
             if not subnet.subnet_of(space):
                 raise ValueError(f"{label} ({subnet}) is not inside addressSpace ({space})")
-        if aks.overlaps(postgres):
-            raise ValueError(f"aksSubnet ({aks}) overlaps postgresSubnet ({postgres})")
+        labels = list(subnets)
+        for index, first in enumerate(labels):
+            for second in labels[index + 1 :]:
+                if subnets[first].overlaps(subnets[second]):
+                    raise ValueError(
+                        f"{first} ({subnets[first]}) overlaps {second} ({subnets[second]})"
+                    )
         return self
 
 
@@ -110,6 +131,42 @@ class NodePoolConfig(Strict):
         if self.min_count > self.max_count:
             raise ValueError(f"minCount ({self.min_count}) > maxCount ({self.max_count})")
         return self
+
+
+Weekday = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+class MaintenanceWindowConfig(Strict):
+    """Weekly window for AKS cluster and node-OS upgrades (aksManaged*UpgradeSchedule)."""
+
+    day_of_week: Weekday = Field(alias="dayOfWeek")
+    start_time: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = Field(
+        alias="startTime"
+    )
+    # AKS requires at least 4 hours for these schedules (and allows at most 24).
+    duration_hours: int = Field(default=4, ge=4, le=24, alias="durationHours")
+    utc_offset: Annotated[str, Field(pattern=r"^[+-](0[0-9]|1[0-4]):[0-5][0-9]$")] = Field(
+        default="+00:00", alias="utcOffset"
+    )
+
+
+# AKS accepts at most 200 authorized ranges (learn.microsoft.com, "API server authorized IP
+# ranges", limitations).
+MAX_AUTHORIZED_RANGES = 200
+MIN_AUTHORIZED_PREFIX = 8
+# Addresses no internet client has: RFC 1918, CGNAT, loopback, link-local, "this network".
+_NOT_INTERNET = tuple(
+    ipaddress.IPv4Network(cidr)
+    for cidr in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+    )
+)
 
 
 class ClusterConfig(Strict):
@@ -139,6 +196,31 @@ class ClusterConfig(Strict):
     zones: tuple[Zone, ...] = ()
     system_pool: NodePoolConfig = Field(alias="systemPool")
     user_pool: NodePoolConfig = Field(alias="userPool")
+    # Public CIDRs (CI egress, operators) allowed to reach the API server; empty = anyone, which
+    # the policy pack rejects.
+    api_server_authorized_ip_ranges: tuple[Cidr, ...] = Field(
+        default=(), alias="apiServerAuthorizedIpRanges", max_length=MAX_AUTHORIZED_RANGES
+    )
+    maintenance_window: MaintenanceWindowConfig | None = Field(
+        default=None, alias="maintenanceWindow"
+    )
+
+    @field_validator("api_server_authorized_ip_ranges")
+    @classmethod
+    def _public_ranges(cls, ranges: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in ranges:
+            try:
+                network = ipaddress.IPv4Network(cidr)
+            except ValueError as error:
+                # AKS rejects a range that does not start at its first address.
+                raise ValueError(f"'{cidr}' is not an IPv4 CIDR ({error})") from None
+            if network.prefixlen < MIN_AUTHORIZED_PREFIX:
+                raise ValueError(f"'{cidr}' is wider than /{MIN_AUTHORIZED_PREFIX}")
+            if any(network.overlaps(private) for private in _NOT_INTERNET):
+                raise ValueError(
+                    f"'{cidr}' overlaps a private range; the API server only sees public addresses"
+                )
+        return ranges
 
 
 class PostgresConfig(Strict):
@@ -223,6 +305,15 @@ class StackConfig(Strict):
     quota: QuotaConfig = QuotaConfig()
     images: ImagesConfig = ImagesConfig()
     services: dict[str, ServiceOverride] = {}
+
+    @model_validator(mode="after")
+    def _private_registry_needs_endpoint_subnet(self) -> StackConfig:
+        if self.registry.private_network and self.network.private_endpoint_subnet is None:
+            raise ValueError(
+                "registry.privateNetwork needs network.privateEndpointSubnet for its private "
+                "endpoint"
+            )
+        return self
 
     @field_validator("location")
     @classmethod

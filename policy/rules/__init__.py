@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import azure, networking, pod_security, resilience, workloads
+from . import azure, istio, networking, pod_security, rbac, resilience, secrets, workloads
 
 ALL_POLICIES: tuple[Policy, ...] = (
     *workloads.POLICIES,
@@ -16,6 +16,9 @@ ALL_POLICIES: tuple[Policy, ...] = (
     *networking.POLICIES,
     *resilience.POLICIES,
     *azure.POLICIES,
+    *istio.POLICIES,
+    *rbac.POLICIES,
+    *secrets.POLICIES,
 )
 
 __all__ = ["ALL_POLICIES"]

@@ -8,6 +8,7 @@ and fails wherever that default is unsafe.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,9 +19,11 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from .addresses import covers_public_internet, is_public, parse_network
 from .builder import (
     Finding,
     Severity,
+    as_list,
     as_mapping,
     config_value,
     dig,
@@ -31,6 +34,7 @@ from .builder import (
     shown,
     stack_policy,
 )
+from .kinds import matching_policy
 
 REGISTRY = "azure-native:containerregistry:Registry"
 MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
@@ -38,9 +42,38 @@ POSTGRES_SERVER = "azure-native:dbforpostgresql:Server"
 POSTGRES_DATABASE = "azure-native:dbforpostgresql:Database"
 POSTGRES_CONFIGURATION = "azure-native:dbforpostgresql:Configuration"
 
+PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+
+# Built-in roles that can change anything or grant anything (Microsoft Learn, "Azure built-in
+# roles", General and Privileged categories; the role definition's name is this GUID).
+PRIVILEGED_ROLES = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168": "Role Based Access Control Administrator",
+}
+
 # Azure's own backup retention when none is given (days).
 _AZURE_DEFAULT_RETENTION_DAYS = 7
 _TLS_PARAMETER = "require_secure_transport"
+
+
+def azure_type(resource_type: str) -> tuple[str, str] | None:
+    """(module, resource) of an azure-native token, API version dropped.
+
+    `azure-native:dbforpostgresql/v20221201:Configuration` and the default-version token are the
+    same resource to Azure, so rules must not be evaded by picking an explicit API version.
+    """
+    parts = resource_type.split(":")
+    if len(parts) != 3 or parts[0] != "azure-native":
+        return None
+    return parts[1].split("/", 1)[0].lower(), parts[2]
+
+
+def is_azure(resource_type: str, module: str, *names: str) -> bool:
+    parsed = azure_type(resource_type)
+    return parsed is not None and parsed[0] == module and parsed[1] in names
 
 
 def check_acr_admin_user_disabled(args: ResourceValidationArgs) -> Iterator[str]:
@@ -146,11 +179,217 @@ def check_postgres_tls_enforced(args: StackValidationArgs) -> Iterator[Finding]:
             for value in (_tls_value(c) for c in configurations if configures_server(c, server))
             if value is not None
         ]
-        if any(value.lower() == "on" for value in values):
+        if values and all(value.strip().lower() == "on" for value in values):
             continue
         found = ", ".join(f"'{value}'" for value in values)
         detail = f"{_TLS_PARAMETER} is {found}" if values else f"no {_TLS_PARAMETER} Configuration"
         yield Finding(server.urn, f"Postgres server '{server.name}': {detail}; it must be 'on'")
+
+
+# --- private registry -------------------------------------------------------------------------
+
+PRIVATE_REGISTRY_SCHEMA = schema(
+    requirePrivateNetwork={
+        "type": "boolean",
+        "default": True,
+        "description": (
+            "Registries must have public network access Disabled and a private endpoint "
+            "(production); false lets a stack keep a public registry."
+        ),
+    },
+)
+
+
+def _connects_to(endpoint: PolicyResource, target: PolicyResource) -> bool:
+    """Whether a private endpoint's connections point at this resource (dependency or ID)."""
+    key = "privateLinkServiceConnections"
+    if any(dep.urn == target.urn for dep in endpoint.property_dependencies.get(key, [])):
+        return True
+    name = str(target.props.get("registryName") or "").lower()
+    for connection in as_list(endpoint.props.get(key)):
+        service_id = as_mapping(connection).get("privateLinkServiceId")
+        if (
+            name
+            and isinstance(service_id, str)
+            and service_id.lower().endswith(f"/registries/{name}")
+        ):
+            return True
+    return False
+
+
+def check_acr_private_network(args: StackValidationArgs) -> Iterator[Finding]:
+    if config_value(args, PRIVATE_REGISTRY_SCHEMA, "requirePrivateNetwork") is not True:
+        return
+    endpoints = [
+        r for r in args.resources if is_azure(r.resource_type, "network", "PrivateEndpoint")
+    ]
+    for registry in args.resources:
+        if not is_azure(registry.resource_type, "containerregistry", "Registry"):
+            continue
+        label = registry.props.get("registryName") or registry.name
+        access = registry.props.get("publicNetworkAccess")
+        if not (isinstance(access, str) and access.lower() == "disabled"):
+            yield Finding(
+                registry.urn,
+                f"registry '{label}': publicNetworkAccess is {shown(access)} "
+                "(Azure default Enabled), not Disabled",
+            )
+        sku = dig(registry.props, "sku", "name")
+        if sku != "Premium":
+            yield Finding(
+                registry.urn,
+                f"registry '{label}': sku is {shown(sku)}; private endpoints need Premium",
+            )
+        if not any(_connects_to(e, registry) for e in endpoints):
+            yield Finding(
+                registry.urn,
+                f"registry '{label}': no private endpoint connects to it, so nothing "
+                "could pull once public access is off",
+            )
+
+
+# --- AKS exposure ---------------------------------------------------------------------------
+
+
+def check_aks_api_server_restricted(args: ResourceValidationArgs) -> Iterator[str]:
+    profile = as_mapping(args.props.get("apiServerAccessProfile"))
+    if is_true(profile.get("enablePrivateCluster")):
+        return
+    ranges = [str(r) for r in as_list(profile.get("authorizedIPRanges"))]
+    if not ranges:
+        yield (
+            "the API server is public (enablePrivateCluster not true) and "
+            "apiServerAccessProfile.authorizedIPRanges is empty"
+        )
+        return
+    parsed = [parse_network(r) for r in ranges]
+    bad = [r for r, n in zip(ranges, parsed, strict=True) if n is None]
+    if bad:
+        yield f"authorizedIPRanges has entries that are not CIDRs: {', '.join(bad)}"
+    if covers_public_internet([n for n in parsed if n is not None]):
+        yield "authorizedIPRanges admit the whole internet"
+
+
+def _pools(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:
+    if is_azure(args.resource_type, "containerservice", "AgentPool"):
+        yield "agent pool", args.props
+        return
+    for index, pool in enumerate(as_list(args.props.get("agentPoolProfiles"))):
+        yield f"agentPoolProfiles[{index}]", pool
+
+
+def check_aks_no_node_public_ip(args: ResourceValidationArgs) -> Iterator[str]:
+    for where, pool in _pools(args):
+        if is_true(as_mapping(pool).get("enableNodePublicIP")):
+            yield f"{where}: enableNodePublicIP is true"
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+
+def _postgres_kind(resource_type: str, suffix: str) -> bool:
+    # Flexible, single-server and Cosmos (server group) variants share the semantics.
+    parsed = azure_type(resource_type)
+    return parsed is not None and parsed[0] == "dbforpostgresql" and parsed[1].endswith(suffix)
+
+
+def _range_networks(start: Any, end: Any) -> list[Any] | None:
+    try:
+        first, last = ipaddress.IPv4Address(str(start)), ipaddress.IPv4Address(str(end))
+    except ValueError:
+        return None
+    if last < first:
+        return []
+    return list(ipaddress.summarize_address_range(first, last))
+
+
+def check_postgres_firewall_closed(args: ResourceValidationArgs) -> Iterator[str]:
+    start, end = args.props.get("startIpAddress"), args.props.get("endIpAddress")
+    if start == "0.0.0.0" and end == "0.0.0.0":
+        # Azure's special rule: every Azure service of every tenant may connect.
+        yield "0.0.0.0-0.0.0.0 admits every Azure-hosted client of any tenant"
+        return
+    networks = _range_networks(start, end)
+    if networks is None:
+        yield f"the range {start}-{end} is not a pair of IPv4 addresses"
+    elif any(is_public(n) for n in networks):
+        yield f"the range {start}-{end} opens the server to public addresses"
+
+
+def check_postgres_tls_setting(args: ResourceValidationArgs) -> Iterator[str]:
+    name = str(args.props.get("configurationName") or "").lower()
+    value = str(args.props.get("value", "")).strip()
+    if name == _TLS_PARAMETER and value.lower() != "on":
+        yield f"{_TLS_PARAMETER} is '{value}'; it must be 'on'"
+    if name == "ssl_min_protocol_version" and value.upper() in ("TLSV1", "TLSV1.1"):
+        yield f"ssl_min_protocol_version is '{value}'; it must be TLSv1.2 or later"
+
+
+# --- Storage ----------------------------------------------------------------------------------
+
+STORAGE_SCHEMA = schema(
+    requireSharedKeyDisabled={
+        "type": "boolean",
+        "default": True,
+        "description": "Storage accounts must set allowSharedKeyAccess false (Entra ID only).",
+    },
+)
+_TLS_OK = frozenset({"TLS1_2", "TLS1_3"})
+
+
+def check_storage_account(args: ResourceValidationArgs) -> Iterator[str]:
+    if is_azure(args.resource_type, "storage", "BlobContainer"):
+        access = args.props.get("publicAccess")
+        if access is not None and str(access) != "None":
+            yield f"publicAccess is {access}; containers must be private"
+        return
+    props = args.props
+    if props.get("allowBlobPublicAccess") is not False:
+        shown_access = shown_bool(props.get("allowBlobPublicAccess"))
+        yield f"allowBlobPublicAccess is {shown_access}, not false"
+    if props.get("enableHttpsTrafficOnly") is False:
+        yield "enableHttpsTrafficOnly is false"
+    tls = props.get("minimumTlsVersion")
+    if tls not in _TLS_OK:
+        yield f"minimumTlsVersion is {shown(tls)} (Azure default TLS1_0), not TLS1_2"
+    shared_key_off = props.get("allowSharedKeyAccess") is False
+    if (
+        config_value(args, STORAGE_SCHEMA, "requireSharedKeyDisabled") is True
+        and not shared_key_off
+    ):
+        yield (
+            f"allowSharedKeyAccess is {shown_bool(props.get('allowSharedKeyAccess'))} "
+            "(Azure default true), not false"
+        )
+
+
+def shown_bool(value: Any) -> str:
+    return "unset" if value is None else str(value).lower()
+
+
+# --- Azure RBAC -------------------------------------------------------------------------------
+
+
+def _broad_scope(scope: str) -> str | None:
+    parts = [p.lower() for p in scope.strip().strip("/").split("/") if p]
+    if not parts:
+        return "the tenant root"
+    if len(parts) == 2 and parts[0] == "subscriptions":
+        return "a subscription"
+    if len(parts) == 4 and parts[:3] == ["providers", "microsoft.management", "managementgroups"]:
+        return "a management group"
+    return None
+
+
+def check_privileged_role_scope(args: ResourceValidationArgs) -> Iterator[str]:
+    role_id = str(args.props.get("roleDefinitionId") or "")
+    role = PRIVILEGED_ROLES.get(role_id.rstrip("/").rsplit("/", 1)[-1].lower())
+    scope = args.props.get("scope")
+    if role is None or not isinstance(scope, str):
+        return
+    broad = _broad_scope(scope)
+    if broad:
+        yield f"{role} is assigned at {broad} ({scope}); scope it to the resource it manages"
 
 
 _AZURE = ("azure",)
@@ -241,7 +480,10 @@ POLICIES: tuple[Policy, ...] = (
     ),
     stack_policy(
         name="postgres-tls-enforced",
-        description="Every PostgreSQL server has a require_secure_transport=on Configuration.",
+        description=(
+            "Every PostgreSQL server has require_secure_transport=on, in every Configuration "
+            "that sets it."
+        ),
         check=check_postgres_tls_enforced,
         severity=Severity.HIGH,
         remediation=(
@@ -249,5 +491,102 @@ POLICIES: tuple[Policy, ...] = (
             'value="on", source="user-override", server_name=<server name>).'
         ),
         tags=(*_AZURE, "postgres"),
+    ),
+    stack_policy(
+        name="acr-private-network",
+        description=(
+            "Registries have public network access disabled and a private endpoint where the "
+            "stack requires it."
+        ),
+        check=check_acr_private_network,
+        severity=Severity.HIGH,
+        remediation=(
+            'Use sku Premium, public_network_access="Disabled", and a network.PrivateEndpoint '
+            '(group "registry") with a privatelink.azurecr.io private DNS zone linked to the VNet.'
+        ),
+        tags=(*_AZURE, "acr", "network"),
+        config_schema=PRIVATE_REGISTRY_SCHEMA,
+    ),
+    matching_policy(
+        name="aks-api-server-restricted",
+        description=("The AKS API server is private or reachable only from authorized IP ranges."),
+        applies=lambda t: is_azure(t, "containerservice", "ManagedCluster"),
+        check=check_aks_api_server_restricted,
+        severity=Severity.HIGH,
+        remediation=(
+            "Set api_server_access_profile.authorized_ip_ranges to the CI and operator egress "
+            "CIDRs, or enable_private_cluster=True with API server VNet integration."
+        ),
+        tags=(*_AZURE, "aks", "network"),
+    ),
+    matching_policy(
+        name="aks-no-node-public-ip",
+        description="No AKS node pool gives its nodes public IP addresses.",
+        applies=lambda t: is_azure(t, "containerservice", "ManagedCluster", "AgentPool"),
+        check=check_aks_no_node_public_ip,
+        severity=Severity.HIGH,
+        remediation=(
+            "Leave enable_node_public_ip unset or False; egress goes through the NAT gateway."
+        ),
+        tags=(*_AZURE, "aks", "network"),
+    ),
+    matching_policy(
+        name="postgres-firewall-closed",
+        description="No PostgreSQL firewall rule admits public or all-Azure addresses.",
+        applies=lambda t: (
+            (azure_type(t) or ("", ""))[0] == "dbforpostgresql"
+            and (azure_type(t) or ("", ""))[1].endswith("FirewallRule")
+        ),
+        check=check_postgres_firewall_closed,
+        severity=Severity.CRITICAL,
+        remediation="Delete the rule; clients reach the server through the delegated subnet.",
+        tags=(*_AZURE, "postgres", "network"),
+    ),
+    matching_policy(
+        name="postgres-tls-not-disabled",
+        description=(
+            "No PostgreSQL Configuration turns require_secure_transport off or allows TLS "
+            "below 1.2."
+        ),
+        applies=lambda t: (
+            (azure_type(t) or ("", ""))[0] == "dbforpostgresql"
+            and (azure_type(t) or ("", ""))[1].endswith("Configuration")
+        ),
+        check=check_postgres_tls_setting,
+        severity=Severity.HIGH,
+        remediation='Set require_secure_transport to "on" and ssl_min_protocol_version to TLSv1.2.',
+        tags=(*_AZURE, "postgres"),
+    ),
+    matching_policy(
+        name="storage-account-secure",
+        description=(
+            "Storage accounts deny public blob access, require HTTPS and TLS 1.2, and (where "
+            "required) disable shared keys."
+        ),
+        applies=lambda t: is_azure(t, "storage", "StorageAccount", "BlobContainer"),
+        check=check_storage_account,
+        severity=Severity.HIGH,
+        remediation=(
+            "Set allow_blob_public_access=False, enable_https_traffic_only=True, "
+            'minimum_tls_version="TLS1_2", allow_shared_key_access=False; containers keep '
+            'public_access="None".'
+        ),
+        tags=(*_AZURE, "storage"),
+        config_schema=STORAGE_SCHEMA,
+    ),
+    matching_policy(
+        name="azure-no-privileged-role-at-broad-scope",
+        description=(
+            "No Owner, Contributor or access-administrator role is assigned at subscription, "
+            "management-group or root scope."
+        ),
+        applies=lambda t: is_azure(t, "authorization", "RoleAssignment"),
+        check=check_privileged_role_scope,
+        severity=Severity.CRITICAL,
+        remediation=(
+            "Assign the narrowest built-in role (e.g. AcrPull, Network Contributor) at the scope "
+            "of the one resource that needs it."
+        ),
+        tags=(*_AZURE, "rbac"),
     ),
 )

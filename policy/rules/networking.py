@@ -11,21 +11,20 @@ from typing import Any
 
 from pulumi_policy import Policy, ResourceValidationArgs, StackValidationArgs
 
+from .addresses import Network, covers_public_internet, parse_network, subtract
 from .builder import (
     Finding,
     Severity,
     as_list,
     as_mapping,
-    dig,
     plain,
-    resource_policy,
     stack_policy,
 )
+from .kinds import Manifest, manifest_policy
 from .kube import (
     DEPLOYMENT,
     NAMESPACE,
     NETWORK_POLICY,
-    SERVICE,
     KubeObject,
     in_namespace,
     kube_objects,
@@ -36,36 +35,106 @@ from .kube import (
 )
 
 _K8S = ("kubernetes", "network")
-_EXPOSED_SERVICE_TYPES = ("LoadBalancer", "NodePort")
-_EVERYWHERE_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
+_CORE = ("",)
+_NETWORK_POLICY_GROUPS = ("networking.k8s.io", "extensions")
+# Azure's cloud provider keeps a LoadBalancer Service off the internet only with this exact value
+# (cloud-provider-azure consts.ServiceAnnotationLoadBalancerInternal, compared with "true").
+INTERNAL_LB_ANNOTATION = "service.beta.kubernetes.io/azure-load-balancer-internal"
+# A namespace label every namespace carries (set by the API server since 1.22), so selecting on
+# its mere existence selects every namespace.
+_UNIVERSAL_LABELS = frozenset({"kubernetes.io/metadata.name"})
 
 
-def check_service_internal_only(args: ResourceValidationArgs) -> Iterator[str]:
-    service_type = dig(args.props, "spec", "type")
-    if service_type in _EXPOSED_SERVICE_TYPES:
-        yield f"spec.type is {service_type}"
+def check_service_internal_only(manifest: Manifest, _: ResourceValidationArgs) -> Iterator[str]:
+    spec = manifest.spec
+    service_type = spec.get("type")
+    if service_type == "NodePort":
+        yield "spec.type is NodePort (opens a port on every node)"
+    elif service_type == "LoadBalancer":
+        if manifest.annotations.get(INTERNAL_LB_ANNOTATION) != "true":
+            yield (
+                f'spec.type is LoadBalancer without annotation {INTERNAL_LB_ANNOTATION}: "true" '
+                "(a public load balancer)"
+            )
+    elif service_type == "ExternalName":
+        yield "spec.type is ExternalName (a DNS alias that leaves the mesh)"
+    elif service_type not in (None, "ClusterIP"):
+        yield f"spec.type is {service_type!r}, not ClusterIP"
+    if as_list(spec.get("externalIPs")):
+        yield "spec.externalIPs is set (nodes accept traffic for those addresses)"
+
+
+def check_no_ingress_objects(manifest: Manifest, _: ResourceValidationArgs) -> Iterator[str]:
+    yield "external traffic enters only through the Istio ingress gateway of the AKS add-on"
+
+
+def selector_is_broad(selector: Any) -> bool:
+    """A label selector that selects (practically) everything it is applied to.
+
+    `{}` selects all; so do requirements that every object satisfies: Exists on a label all
+    namespaces carry, or only negative requirements (NotIn, DoesNotExist), which every object
+    without the named labels meets.
+    """
+    if selector_is_empty(selector):
+        return True
+    selector = as_mapping(selector)
+    if as_mapping(selector.get("matchLabels")):
+        return False
+    expressions = [as_mapping(e) for e in as_list(selector.get("matchExpressions"))]
+    return all(
+        e.get("operator") in ("NotIn", "DoesNotExist")
+        or (e.get("operator") == "Exists" and e.get("key") in _UNIVERSAL_LABELS)
+        for e in expressions
+    )
+
+
+def _ip_block_ranges(peer: Mapping[str, Any]) -> list[Network]:
+    block = as_mapping(peer.get("ipBlock"))
+    cidr = parse_network(block.get("cidr"))
+    if cidr is None:
+        return []
+    excepted = [n for n in (parse_network(e) for e in as_list(block.get("except"))) if n]
+    return subtract([cidr], excepted)
 
 
 def peer_is_everything(peer: Any) -> bool:
     """A NetworkPolicy peer that matches every pod of every namespace, or the whole internet."""
     peer = as_mapping(peer)
-    ip_block = as_mapping(peer.get("ipBlock"))
-    if ip_block:
-        return ip_block.get("cidr") in _EVERYWHERE_CIDRS and not as_list(ip_block.get("except"))
+    if "ipBlock" in peer:
+        return covers_public_internet(_ip_block_ranges(peer))
     namespaces, pods = peer.get("namespaceSelector"), peer.get("podSelector")
     if namespaces is None:
         # No namespaceSelector: either nothing at all (matches everything) or pods of this
         # namespace only, which is a scoped allow, not "everything".
         return pods is None
-    return selector_is_empty(namespaces) and selector_is_empty(pods)
+    return selector_is_broad(namespaces) and (pods is None or selector_is_broad(pods))
 
 
 def rule_allows_everything(rule: Any, peers_key: str) -> bool:
-    """An ingress (peers_key="from") or egress ("to") rule with no effective restriction."""
+    """An ingress (peers_key="from") or egress ("to") rule that admits every peer.
+
+    Ports do not narrow "who": a rule open to every pod and the internet on one port is how data
+    leaves or attackers enter, so it cancels default-deny as much as an empty rule does. The
+    ipBlocks of a rule are judged together (two /1 halves are the whole internet).
+    """
     rule = as_mapping(rule)
-    peers = as_list(rule.get(peers_key))
-    unrestricted_peers = not peers or any(peer_is_everything(p) for p in peers)
-    return unrestricted_peers and not as_list(rule.get("ports"))
+    peers = [as_mapping(p) for p in as_list(rule.get(peers_key))]
+    if not peers or any(peer_is_everything(p) for p in peers):
+        return True
+    ranges = [r for p in peers for r in _ip_block_ranges(p)]
+    return covers_public_internet(ranges)
+
+
+def check_network_policy_no_allow_all(
+    manifest: Manifest, _: ResourceValidationArgs
+) -> Iterator[str]:
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        for index, rule in enumerate(as_list(manifest.spec.get(direction))):
+            if rule_allows_everything(rule, peers_key):
+                yield (
+                    f"spec.{direction}[{index}] admits every peer (empty or missing "
+                    f"'{peers_key}', all namespaces and pods, or the whole internet)"
+                )
 
 
 def default_deny_problems(policy: KubeObject) -> list[str]:
@@ -137,18 +206,49 @@ def check_deployment_network_policy(args: StackValidationArgs) -> Iterator[Findi
 
 
 POLICIES: tuple[Policy, ...] = (
-    resource_policy(
+    manifest_policy(
         name="k8s-service-internal-only",
         description=(
-            "Services are not exposed on nodes or cloud load balancers (no NodePort or "
-            "LoadBalancer)."
+            "Services are not exposed on nodes, public load balancers, external IPs or external "
+            "DNS names."
         ),
-        resource_types=[SERVICE],
+        kinds=[("Service", _CORE)],
         check=check_service_internal_only,
         severity=Severity.HIGH,
         remediation=(
-            "Use type ClusterIP and route external traffic through the Istio ingress gateway with "
-            "a Gateway and VirtualService."
+            "Use type ClusterIP without externalIPs and route external traffic through the Istio "
+            "ingress gateway with a Gateway and VirtualService; a LoadBalancer must carry "
+            f'{INTERNAL_LB_ANNOTATION}: "true".'
+        ),
+        tags=_K8S,
+    ),
+    manifest_policy(
+        name="k8s-no-ingress-objects",
+        description=(
+            "No Ingress or Gateway API Gateway objects: the Istio add-on's gateway is the only "
+            "way in."
+        ),
+        kinds=[("Ingress", None), ("Gateway", ("gateway.networking.k8s.io",))],
+        check=check_no_ingress_objects,
+        severity=Severity.HIGH,
+        remediation=(
+            "Delete the object; expose the route with an Istio Gateway bound to "
+            "istio: aks-istio-ingressgateway-external and a VirtualService."
+        ),
+        tags=_K8S,
+    ),
+    manifest_policy(
+        name="k8s-network-policy-no-allow-all",
+        description=(
+            "No NetworkPolicy rule admits every peer, which would cancel the namespace's "
+            "default deny."
+        ),
+        kinds=[("NetworkPolicy", _NETWORK_POLICY_GROUPS)],
+        check=check_network_policy_no_allow_all,
+        severity=Severity.HIGH,
+        remediation=(
+            "Name the peers: a podSelector (plus a namespaceSelector with matchLabels for other "
+            "namespaces) or the exact ipBlock CIDRs needed, never {} or 0.0.0.0/0."
         ),
         tags=_K8S,
     ),

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.synthesis import PROJECT_DIR, copy_project, edit_yaml, kube_object, only
+from components.cluster import MAINTENANCE_SCHEDULES, authorized_ranges
+from tests.synthesis import PROJECT_DIR, copy_project, edit_yaml, kube_object, named, of_type, only
 from tools.mocks import _fake_uuid
 from tools.recorder import SECRET_SIG, SIG_KEY
 from tools.synth import SynthResult, component_of, synthesize
@@ -218,3 +219,48 @@ def test_istio_revision_and_upgrade_channel_come_from_config(edited: SynthResult
     for namespace in ("micromart", "micromart-messaging"):
         labels = kube_object(edited, "Namespace", namespace)["metadata"]["labels"]
         assert labels["istio.io/rev"] == "asm-1-31", namespace
+
+
+MAINTENANCE = "azure-native:containerservice:MaintenanceConfiguration"
+
+
+def test_api_server_admits_only_the_configured_ranges(result: SynthResult) -> None:
+    profile = only(result, CLUSTER).plain_inputs()["apiServerAccessProfile"]
+    # Mocks allocate no public IP, so the NAT address (added when known) is absent here.
+    assert (
+        profile["authorizedIPRanges"] == cluster_config(result.stack)["apiServerAuthorizedIpRanges"]
+    )
+    assert "enablePrivateCluster" not in profile
+
+
+def test_the_nat_gateway_address_is_authorized_once() -> None:
+    assert authorized_ranges(["198.51.100.0/28"], "20.1.2.3") == ["198.51.100.0/28", "20.1.2.3/32"]
+    assert authorized_ranges(["20.1.2.3/32"], "20.1.2.3") == ["20.1.2.3/32"]
+    assert authorized_ranges(["198.51.100.0/28"], "") == ["198.51.100.0/28"]
+
+
+def test_outbound_type_follows_the_nat_gateway(result: SynthResult) -> None:
+    network = only(result, CLUSTER).plain_inputs()["networkProfile"]
+    nat = yaml.safe_load((PROJECT_DIR / f"Pulumi.{result.stack}.yaml").read_text())["config"][
+        "micromart:network"
+    ].get("natGateway", False)
+    assert network.get("outboundType") == ("userAssignedNATGateway" if nat else "loadBalancer")
+
+
+def test_production_upgrades_run_in_the_configured_window(production: SynthResult) -> None:
+    window = cluster_config("production")["maintenanceWindow"]
+    cluster = only(production, CLUSTER)
+    for schedule in MAINTENANCE_SCHEDULES:
+        inputs = named(production, MAINTENANCE, f"micromart-{schedule}").plain_inputs()
+        assert inputs["configName"] == schedule
+        assert inputs["resourceName"] == cluster.plain_inputs()["resourceName"]
+        assert inputs["maintenanceWindow"] == {
+            "schedule": {"weekly": {"dayOfWeek": window["dayOfWeek"], "intervalWeeks": 1}},
+            "startTime": window["startTime"],
+            "durationHours": window["durationHours"],
+            "utcOffset": window["utcOffset"],
+        }
+
+
+def test_staging_has_no_maintenance_window(staging: SynthResult) -> None:
+    assert of_type(staging, MAINTENANCE) == []

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from tests.synthesis import PROJECT_DIR, dependency_closure, kube_object, of_type, only
+from tests.synthesis import PROJECT_DIR, dependency_closure, kube_object, named, of_type, only
 from tools.recorder import SECRET_SIG, SIG_KEY, RecordedResource
 from tools.synth import SynthResult, plan_document
 
@@ -52,7 +52,9 @@ def admin_password(result: SynthResult) -> RecordedResource:
 
 def test_server_is_reachable_only_through_the_delegated_subnet(result: SynthResult) -> None:
     server = only(result, SERVER)
-    vnet, zone, link = only(result, VNET), only(result, ZONE), only(result, LINK)
+    vnet = only(result, VNET)
+    zone = named(result, ZONE, "micromart-postgres-dns")
+    link = named(result, LINK, "micromart-postgres-dns-link")
     network = server.plain_inputs()["network"]
     assert network["publicNetworkAccess"] == "Disabled"
     assert network["delegatedSubnetResourceId"] == f"{vnet.id}/subnets/postgres"

@@ -87,3 +87,50 @@ def test_only_the_role_assignment_waits_for_the_cluster(result: SynthResult) -> 
     cluster = only(result, CLUSTER)
     assert cluster.urn not in registry.dependencies
     assert all(cluster.urn not in deps for deps in registry.property_dependencies.values())
+
+
+PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"
+ZONE_GROUP = "azure-native:network:PrivateDnsZoneGroup"
+ZONE = "azure-native:privatedns:PrivateZone"
+VNET = "azure-native:network:VirtualNetwork"
+
+
+def test_public_network_access_follows_private_network(result: SynthResult) -> None:
+    private = registry_config(result.stack).get("privateNetwork", False)
+    inputs = only(result, REGISTRY).plain_inputs()
+    assert inputs["publicNetworkAccess"] == ("Disabled" if private else "Enabled")
+    # `az acr import` (how production receives images) runs as a trusted Azure service.
+    assert inputs["networkRuleBypassOptions"] == "AzureServices"
+
+
+def test_production_registry_has_a_private_endpoint_in_its_subnet(
+    production: SynthResult,
+) -> None:
+    assert registry_config("production")["privateNetwork"] is True
+    registry, endpoint = only(production, REGISTRY), only(production, PRIVATE_ENDPOINT)
+    inputs = endpoint.plain_inputs()
+    (connection,) = inputs["privateLinkServiceConnections"]
+    assert connection["privateLinkServiceId"] == registry.id
+    assert connection["groupIds"] == ["registry"]
+    assert endpoint.property_dependencies["privateLinkServiceConnections"] == (registry.urn,)
+    vnet = only(production, VNET)
+    assert inputs["subnet"]["id"] == f"{vnet.id}/subnets/private-endpoints"
+
+
+def test_production_endpoint_records_land_in_the_privatelink_zone(
+    production: SynthResult,
+) -> None:
+    endpoint, group = only(production, PRIVATE_ENDPOINT), only(production, ZONE_GROUP)
+    zone = next(
+        z
+        for z in production.by_type(ZONE)
+        if z.plain_inputs()["privateZoneName"] == ("privatelink.azurecr.io")
+    )
+    inputs = group.plain_inputs()
+    assert inputs["privateEndpointName"] == endpoint.plain_inputs()["privateEndpointName"]
+    assert endpoint.urn in group.dependencies
+    assert [c["privateDnsZoneId"] for c in inputs["privateDnsZoneConfigs"]] == [zone.id]
+
+
+def test_staging_registry_stays_public_without_endpoint(staging: SynthResult) -> None:
+    assert staging.by_type(PRIVATE_ENDPOINT) == [] and staging.by_type(ZONE_GROUP) == []

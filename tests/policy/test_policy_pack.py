@@ -19,7 +19,17 @@ import pytest
 import yaml
 from pulumi_policy import EnforcementLevel, Policy
 
-from policy.rules import ALL_POLICIES, azure, networking, pod_security, resilience, workloads
+from policy.rules import (
+    ALL_POLICIES,
+    azure,
+    istio,
+    networking,
+    pod_security,
+    rbac,
+    resilience,
+    secrets,
+    workloads,
+)
 from tests.policy.conftest import Reported, evaluate, policy_config
 from tools.synth import SynthResult
 
@@ -32,6 +42,9 @@ MODULES = {
     "networking": networking,
     "resilience": resilience,
     "azure": azure,
+    "istio": istio,
+    "rbac": rbac,
+    "secrets": secrets,
 }
 
 

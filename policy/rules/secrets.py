@@ -1,0 +1,238 @@
+"""Plaintext secrets: literals that look like credentials where anyone with read access sees them.
+
+A value is secret-looking by its key's last words (DB_PASSWORD, apiKey, erlangCookie: not
+tlsSecretName or TOKEN_URL) or by its shape: credentials inside a URL, well-known token formats,
+private keys, or a long high-entropy string. Digests, UUIDs, hex hashes and plain URLs are not
+secrets, so image references and config checksums pass.
+
+Secret *objects* are meant to hold secrets; there the question is whether the value came from a
+Pulumi secret (a generated password, `config.require_secret`) or is a literal typed into the
+program. The engine's policy API unwraps secrets before a policy sees them, so the evidence is the
+property dependency: a literal has none.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from pulumi_policy import Policy, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy.proxy import UnknownValueError
+
+from .builder import Finding, Severity, as_list, as_mapping, stack_policy
+from .kinds import manifests, matching_policy
+from .pods import pod_sites
+
+_TAGS = ("security", "secrets")
+_SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "token",
+        "credential",
+        "credentials",
+        "cookie",
+        "apikey",
+        "dsn",
+        "pat",
+    }
+)
+# "key" alone is too common (partition key, cache key); these qualifiers make it a credential.
+_KEY_QUALIFIERS = frozenset(
+    {"api", "access", "private", "secret", "account", "shared", "signing", "encryption", "master"}
+)
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
+_TOKEN_FORMATS = (
+    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+    ("an AWS access key", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{30,})")),
+    ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    ("a JSON web token", re.compile(r"\beyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}")),
+    (
+        "an Azure key or SAS",
+        re.compile(r"(AccountKey|SharedAccessKey|SharedAccessSignature)=|[?&]sig=[\w%+/=]{20,}"),
+    ),
+    ("a connection-string password", re.compile(r"(?i)\b(password|pwd)=[^;\s]+")),
+)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_HEX = re.compile(r"^(sha(256|384|512):)?[0-9a-f]+$", re.I)
+_MIN_ENTROPY_LENGTH = 20
+_ENTROPY_BITS = 4.2
+
+
+def key_words(key: str) -> list[str]:
+    """`DB_PASSWORD` -> [db, password]; `apiKey` -> [api, key]; `tls.secretName` -> [..., name]."""
+    return [w.lower() for w in _WORD.findall(key)]
+
+
+def key_is_secret(key: str) -> bool:
+    words = key_words(key)
+    if not words:
+        return False
+    last = words[-1]
+    if last in _SECRET_WORDS:
+        return True
+    return last == "key" and len(words) > 1 and words[-2] in _KEY_QUALIFIERS
+
+
+def entropy(value: str) -> float:
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def _looks_random(value: str) -> bool:
+    if len(value) < _MIN_ENTROPY_LENGTH or any(c.isspace() for c in value):
+        return False
+    if "://" in value or "sha256:" in value or _UUID.match(value) or _HEX.match(value):
+        return False
+    classes = sum(
+        (
+            any(c.islower() for c in value),
+            any(c.isupper() for c in value),
+            any(c.isdigit() for c in value),
+        )
+    )
+    return classes >= 3 and entropy(value) >= _ENTROPY_BITS
+
+
+def _is_harmless(value: str) -> bool:
+    """A value under a secret-sounding key that cannot itself be a secret."""
+    text = value.strip()
+    if not text or text.lower() in ("true", "false", "none", "null") or text.isdigit():
+        return True
+    if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I) and not _URL_CREDENTIALS.match(text):
+        return True
+    return text.startswith("/")  # a file path (mounted secret), not the secret
+
+
+def secret_reason(key: str, value: Any) -> str | None:
+    """Why `key: value` looks like a plaintext secret, or None."""
+    if not isinstance(value, str):
+        return None
+    if _URL_CREDENTIALS.match(value.strip()):
+        return "a URL with an embedded password"
+    for what, pattern in _TOKEN_FORMATS:
+        if pattern.search(value):
+            return f"{what}"
+    if key_is_secret(key) and not _is_harmless(value):
+        return f"a literal under the secret-looking key '{key}'"
+    if _looks_random(value):
+        return f"a high-entropy literal ({len(value)} characters)"
+    return None
+
+
+def _show(key: str, reason: str) -> str:
+    return f"'{key}' holds {reason}"
+
+
+def _known_items(node: Any) -> Iterator[tuple[str, Any]]:
+    """(key, value) pairs whose value is known: an unknown one is computed, not a literal."""
+    mapping = as_mapping(node)
+    for key in list(mapping):
+        try:
+            yield str(key), mapping[key]
+        except UnknownValueError:
+            continue
+
+
+def _env_values(resource_type: str, props: Any) -> Iterator[tuple[str, str, Any]]:
+    """(where, variable name, value) of every env entry of every container of every pod."""
+    for site in pod_sites(resource_type, props):
+        for container in site.containers():
+            for index, item in enumerate(as_list(container.spec.get("env"))):
+                variable = dict(_known_items(item))
+                where = f"{site.path} {container.label} env[{index}]"
+                yield where, str(variable.get("name", "?")), variable.get("value")
+
+
+def check_kubernetes_literals(args: ResourceValidationArgs) -> Iterator[str]:
+    for manifest in manifests(args.resource_type, args.props):
+        if manifest.is_kind("ConfigMap", ("",)):
+            for key, value in _known_items(manifest.body.get("data")):
+                reason = secret_reason(key, value)
+                if reason:
+                    yield f"{manifest.label}: data {_show(key, reason)}"
+    for where, name, value in _env_values(args.resource_type, args.props):
+        reason = secret_reason(name, value)
+        if reason:
+            yield f"{where} {_show(name, reason)}; use valueFrom.secretKeyRef"
+
+
+def check_azure_tags(args: ResourceValidationArgs) -> Iterator[str]:
+    if not args.resource_type.startswith("azure-native:"):
+        return
+    for key, value in _known_items(args.props.get("tags")):
+        reason = secret_reason(key, value) or secret_reason("tag", key)
+        if reason:
+            yield f"tag {_show(str(key), reason)}"
+
+
+def check_plaintext_literals(args: ResourceValidationArgs) -> Iterator[str]:
+    yield from check_kubernetes_literals(args)
+    yield from check_azure_tags(args)
+
+
+def _decoded(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return value
+
+
+def check_secret_literals(args: StackValidationArgs) -> Iterator[Finding]:
+    for resource in args.resources:
+        for manifest in manifests(resource.resource_type, resource.props):
+            if not manifest.is_kind("Secret", ("",)):
+                continue
+            for field, decode in (("stringData", False), ("data", True)):
+                if resource.property_dependencies.get(field):
+                    continue  # computed from another resource: a generated or fetched secret
+                for key, raw in _known_items(manifest.body.get(field)):
+                    value = _decoded(raw) if decode else raw
+                    reason = secret_reason(str(key), value)
+                    if reason:
+                        yield Finding(
+                            resource.urn,
+                            f"{manifest.label}: {field} {_show(str(key), reason)} typed into the "
+                            "program",
+                        )
+
+
+POLICIES: tuple[Policy, ...] = (
+    matching_policy(
+        name="no-plaintext-secrets",
+        description=(
+            "No secret-looking literal in ConfigMap data, container env values or Azure tags."
+        ),
+        applies=lambda t: t.startswith(("kubernetes:", "azure-native:")),
+        check=check_plaintext_literals,
+        severity=Severity.HIGH,
+        remediation=(
+            "Keep the value in a Kubernetes Secret fed from a Pulumi secret and reference it with "
+            "valueFrom.secretKeyRef (or a mounted file); never in tags."
+        ),
+        tags=_TAGS,
+    ),
+    stack_policy(
+        name="k8s-secret-values-not-literal",
+        description="Secret stringData and data come from Pulumi secrets, not literals in code.",
+        check=check_secret_literals,
+        severity=Severity.HIGH,
+        remediation=(
+            "Generate the value (pulumi_random) or read it with config.require_secret and pass "
+            "the Output into stringData."
+        ),
+        tags=_TAGS,
+    ),
+)
