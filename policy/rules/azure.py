@@ -381,11 +381,41 @@ def _broad_scope(scope: str) -> str | None:
     return None
 
 
+# Actions that amount to Owner/User Access Administrator when granted broadly.
+_PRIVILEGED_ACTIONS = ("*", "microsoft.authorization/*")
+
+
+def _custom_role_problems(args: ResourceValidationArgs) -> Iterator[str]:
+    """A custom role definition that grants everything (or grant rights) assignable broadly."""
+    broad = [
+        s for s in (str(x) for x in as_list(args.props.get("assignableScopes"))) if _broad_scope(s)
+    ]
+    if not broad:
+        return
+    for index, permission in enumerate(as_list(args.props.get("permissions"))):
+        actions = [str(a).lower() for a in as_list(as_mapping(permission).get("actions"))]
+        granted = [
+            a
+            for a in actions
+            if a in _PRIVILEGED_ACTIONS or a.startswith("microsoft.authorization/roleassignments/")
+        ]
+        if granted:
+            yield (
+                f"custom role permissions[{index}] grant {', '.join(granted)} and are assignable "
+                f"at {', '.join(broad)}"
+            )
+
+
 def check_privileged_role_scope(args: ResourceValidationArgs) -> Iterator[str]:
+    if is_azure(args.resource_type, "authorization", "RoleDefinition"):
+        yield from _custom_role_problems(args)
+        return
     role_id = str(args.props.get("roleDefinitionId") or "")
     role = PRIVILEGED_ROLES.get(role_id.rstrip("/").rsplit("/", 1)[-1].lower())
+    if role is None:
+        return  # the scope (often unknown at preview) only matters for privileged roles
     scope = args.props.get("scope")
-    if role is None or not isinstance(scope, str):
+    if not isinstance(scope, str):
         return
     broad = _broad_scope(scope)
     if broad:
@@ -577,10 +607,10 @@ POLICIES: tuple[Policy, ...] = (
     matching_policy(
         name="azure-no-privileged-role-at-broad-scope",
         description=(
-            "No Owner, Contributor or access-administrator role is assigned at subscription, "
-            "management-group or root scope."
+            "No Owner, Contributor, access-administrator or equivalent custom role is assigned "
+            "at subscription, management-group or root scope."
         ),
-        applies=lambda t: is_azure(t, "authorization", "RoleAssignment"),
+        applies=lambda t: is_azure(t, "authorization", "RoleAssignment", "RoleDefinition"),
         check=check_privileged_role_scope,
         severity=Severity.CRITICAL,
         remediation=(

@@ -194,10 +194,27 @@ def check_service_entry_hosts(manifest: Manifest, args: ResourceValidationArgs) 
             yield f"spec.hosts[{index}] is '{host}', not in allowedExternalHosts"
 
 
+def check_sidecar_outbound(manifest: Manifest, _: ResourceValidationArgs) -> Iterator[str]:
+    # ALLOW_ANY passes traffic to any host the mesh does not know straight through the sidecar,
+    # which makes every ServiceEntry review moot.
+    mode = string(as_mapping(manifest.spec.get("outboundTrafficPolicy")).get("mode")).upper()
+    if mode == "ALLOW_ANY":
+        yield "spec.outboundTrafficPolicy.mode is ALLOW_ANY; use REGISTRY_ONLY"
+
+
 def check_egress_hosts(manifest: Manifest, args: ResourceValidationArgs) -> Iterator[str]:
     if manifest.kind == "serviceentry":
         return check_service_entry_hosts(manifest, args)
+    if manifest.kind == "sidecar":
+        return check_sidecar_outbound(manifest, args)
     return check_virtual_service_hosts(manifest, args)
+
+
+def check_no_envoy_filter(manifest: Manifest, _: ResourceValidationArgs) -> Iterator[str]:
+    yield (
+        "EnvoyFilter patches the proxies' raw configuration and can undo mTLS, authorization "
+        "and routing below every other Istio rule"
+    )
 
 
 # --- ingress gateway -------------------------------------------------------------------------
@@ -263,10 +280,14 @@ POLICIES: tuple[Policy, ...] = (
     manifest_policy(
         name="istio-egress-hosts-allowed",
         description=(
-            "VirtualServices and ServiceEntries reach hosts outside the mesh only where the pack "
-            "config allows it."
+            "VirtualServices, ServiceEntries and Sidecars reach hosts outside the mesh only where "
+            "the pack config allows it."
         ),
-        kinds=[("VirtualService", _NETWORKING), ("ServiceEntry", _NETWORKING)],
+        kinds=[
+            ("VirtualService", _NETWORKING),
+            ("ServiceEntry", _NETWORKING),
+            ("Sidecar", _NETWORKING),
+        ],
         check=check_egress_hosts,
         severity=Severity.HIGH,
         remediation=(
@@ -287,6 +308,18 @@ POLICIES: tuple[Policy, ...] = (
         remediation=(
             "List the exact public hostnames; use protocol HTTPS with a credentialName, and give "
             "any HTTP server tls.httpsRedirect: true."
+        ),
+        tags=_ISTIO,
+    ),
+    manifest_policy(
+        name="istio-no-envoy-filter",
+        description="No EnvoyFilter rewrites the sidecars' or gateways' proxy configuration.",
+        kinds=[("EnvoyFilter", _NETWORKING)],
+        check=check_no_envoy_filter,
+        severity=Severity.HIGH,
+        remediation=(
+            "Express the behaviour with VirtualService, DestinationRule, Telemetry or "
+            "AuthorizationPolicy; the AKS add-on does not support EnvoyFilter either."
         ),
         tags=_ISTIO,
     ),

@@ -68,6 +68,9 @@ _custom("rogue-peer", "security.istio.io/v1", "PeerAuthentication",
 _custom("rogue-dr", "networking.istio.io/v1", "DestinationRule",
         {"host": "orders", "trafficPolicy": {"tls": {"mode": "DISABLE"}}})
 _custom("rogue-egress", "networking.istio.io/v1", "ServiceEntry", {"hosts": ["*"]})
+_custom("rogue-sidecar", "networking.istio.io/v1", "Sidecar",
+        {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}})
+_custom("rogue-envoy", "networking.istio.io/v1alpha3", "EnvoyFilter", {"configPatches": []})
 _custom("rogue-gateway", "networking.istio.io/v1", "Gateway",
         {"servers": [{"hosts": ["*"], "port": {"number": 80, "name": "http", "protocol": "HTTP"}}]})
 _k8s.rbac.v1.ClusterRoleBinding(
@@ -145,6 +148,8 @@ EXPECTED = {
     "rogue-peer": "istio-peer-authentication-strict",
     "rogue-dr": "istio-destination-rule-mtls",
     "rogue-egress": "istio-egress-hosts-allowed",
+    "rogue-sidecar": "istio-egress-hosts-allowed",
+    "rogue-envoy": "istio-no-envoy-filter",
     "rogue-gateway": "istio-gateway-tls-named-hosts",
     "rogue-binding": "k8s-rbac-no-broad-bindings",
     "rogue-role": "k8s-rbac-least-privilege",
