@@ -8,6 +8,7 @@ from pulumi_azure_native import resources
 from components.azure import Placement
 from components.cluster import Cluster, ClusterArgs
 from components.config.loader import ConfigError, load_from_pulumi
+from components.istio import IstioCrds, IstioCrdsArgs
 from components.microservice import Microservice, MicroserviceArgs, PlatformEndpoints
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network import Network, NetworkArgs
@@ -53,6 +54,7 @@ registry = Registry(
         private_endpoint(network),
     ),
 )
+istio = IstioCrds("micromart", IstioCrdsArgs(cluster.provider))
 namespaces = Namespaces(
     "micromart",
     NamespacesArgs(
@@ -61,6 +63,7 @@ namespaces = Namespaces(
         stack.cluster.istio_revision,
         stack.quota,
         cluster.provider,
+        istio,
     ),
 )
 postgres = PostgresServer(
@@ -110,6 +113,7 @@ services = {
                 rabbitmq_namespace=MESSAGING_NAMESPACE,
             ),
             provider=cluster.provider,
+            istio=istio,
             ingress=stack.ingress if spec.public else None,
         ),
     )

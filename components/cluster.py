@@ -14,6 +14,7 @@ import pulumi_azure_native.containerservice as aks
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import authorization
 
+from components import kubeconfig as kubeconfig_login
 from components.azure import NETWORK_CONTRIBUTOR_ROLE_ID, Placement, role_definition_id
 from components.config.stack import ClusterConfig, MaintenanceWindowConfig, NodePoolConfig
 
@@ -134,8 +135,11 @@ class Cluster(pulumi.ComponentResource):
             format="exec",
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
+        # AKS's kubeconfig would log in by device code, a prompt nobody sees inside `pulumi up`.
         kubeconfig = credentials.kubeconfigs.apply(
-            lambda configs: base64.b64decode(configs[0].value).decode()
+            lambda configs: kubeconfig_login.with_login(
+                base64.b64decode(configs[0].value).decode(), kubeconfig_login.AZURE_CLI_LOGIN
+            )
         )
         self.provider = k8s.Provider(
             f"{name}-k8s",

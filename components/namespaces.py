@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components import kube
 from components.config.stack import QuotaConfig
+from components.istio import IstioCrds, istio_resource
 
 core = k8s.core.v1
 netv1 = k8s.networking.v1
@@ -23,6 +24,7 @@ class NamespacesArgs:
     istio_revision: str
     quota: QuotaConfig
     provider: k8s.Provider
+    istio: IstioCrds
 
 
 class Namespaces(pulumi.ComponentResource):
@@ -129,8 +131,9 @@ class Namespaces(pulumi.ComponentResource):
         )
 
     def _strict_mtls(self, prefix: str, namespace: pulumi.Output[str]) -> None:
-        k8s.apiextensions.CustomResource(
+        istio_resource(
             f"{prefix}-mtls",
+            self._args.istio,
             api_version="security.istio.io/v1",
             kind="PeerAuthentication",
             metadata=kube.metadata("default", namespace),

@@ -53,13 +53,18 @@ def is_istio(api_version: str) -> bool:
 
 
 @cache
+def crd_documents() -> Mapping[str, Mapping[str, Any]]:
+    """CRD name ("<plural>.<group>") -> the CRD as the add-on installs it."""
+    text = CRD_FILE.read_text(encoding="utf-8")
+    loaded = yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return {crd["metadata"]["name"]: crd for crd in loaded if crd}
+
+
+@cache
 def crd_versions() -> Mapping[tuple[str, str], CrdVersion]:
     """(apiVersion, kind) -> the CRD version that serves it."""
     found: dict[tuple[str, str], CrdVersion] = {}
-    text = CRD_FILE.read_text(encoding="utf-8")
-    for crd in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-        if not crd:
-            continue
+    for crd in crd_documents().values():
         spec = crd["spec"]
         for version in spec["versions"]:
             api_version = f"{spec['group']}/{version['name']}"

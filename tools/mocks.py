@@ -17,9 +17,14 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.rpc import UNKNOWN
 
 from components.build_context import content_digest
+from tools.istio_crds import crd_documents
 from tools.opaque import UNRENDERABLE_INVOKES, decode_yaml
 from tools.recorder import SECRET_SIG, SIG_KEY
 
+# The Entra ID applications every AKS-managed-AAD kubeconfig names.
+AKS_AAD_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
+AKS_AAD_CLIENT_APP = "80faf920-1908-4b52-b5ef-a8e7bedfc67a"
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 TENANT = "11111111-1111-1111-1111-111111111111"
 
@@ -48,6 +53,8 @@ class SynthMocks(Mocks):
         self._preview = preview
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == CRD_TYPE and args.resource_id:
+            return self._read_crd(args)
         resource_id, state = self._created(args)
         if not self._preview:
             return resource_id, state
@@ -57,6 +64,20 @@ class SynthMocks(Mocks):
         # computed"; pulumi-kubernetes returns the checked inputs). Invokes whose arguments are
         # unknown are skipped by the SDK itself (pulumi/runtime/invoke.py), as the engine does.
         return None, preview_state(args.inputs, state)
+
+    def _read_crd(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        """`CustomResourceDefinition.get`: the cluster has the Istio add-on's CRDs, no others."""
+        name = str(args.resource_id)
+        if self._preview:
+            # On a new stack the provider is unknown at preview: the engine reads nothing.
+            return None, {}
+        crd = crd_documents().get(name)
+        if crd is None:
+            # What the engine reports when a read finds nothing (pulumi/pulumi
+            # pkg/resource/deploy/step.go, ReadStep.Apply).
+            raise ValueError(f"resource '{name}' does not exist")
+        established = {"type": "Established", "status": "True"}
+        return name, {**crd, "status": {"conditions": [established]}}
 
     def _created(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -207,7 +228,22 @@ def _kubeconfig(call_args: dict[str, Any]) -> str:
                     "exec": {
                         "apiVersion": "client.authentication.k8s.io/v1beta1",
                         "command": "kubelogin",
-                        "args": ["get-token", "--login", "azurecli"],
+                        # As AKS issues it for an Entra ID cluster: kubelogin's device-code flow
+                        # with the AKS server and client applications (Microsoft Learn, "Use
+                        # kubelogin to authenticate users in AKS").
+                        "args": [
+                            "get-token",
+                            "--login",
+                            "devicecode",
+                            "--server-id",
+                            AKS_AAD_SERVER_APP,
+                            "--client-id",
+                            AKS_AAD_CLIENT_APP,
+                            "--tenant-id",
+                            TENANT,
+                            "--environment",
+                            "AzurePublicCloud",
+                        ],
                     }
                 },
             }

@@ -37,6 +37,8 @@ class RecordedResource:
     ignore_changes: tuple[str, ...] = field(default=())
     # The ID the (mock) provider assigned: what another resource receives from `resource.id`.
     id: str = ""
+    # Read from the cloud (`Resource.get`), not created: the engine's Read step.
+    read: bool = False
 
     def redacted_inputs(self) -> dict[str, Any]:
         """Inputs as they may be written to disk: secrets masked, resource refs as URNs."""
@@ -53,6 +55,7 @@ class RecordedResource:
         # A helm Release is a custom `kubernetes:` resource but not an object: it has no kind.
         return (
             self.custom
+            and not self.read
             and self.type.startswith("kubernetes:")
             and "providers" not in self.type
             and isinstance(self.inputs.get("kind"), str)
@@ -92,6 +95,7 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self._lock = threading.Lock()
         self.recorded: list[RecordedResource] = []
+        self.reads: list[RecordedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -145,3 +149,23 @@ class RecordingMonitor(MockMonitor):
             custom=True,
             id=f"{child.name}-id",
         )
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        record = RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            provider=provider_urn(request.provider),
+            dependencies=tuple(sorted(set(request.dependencies))),
+            property_dependencies={},
+            inputs=json_format.MessageToDict(request.properties),
+            protect=False,
+            custom=True,
+            id=request.id,
+            read=True,
+        )
+        with self._lock:
+            self.reads.append(record)
+        return response

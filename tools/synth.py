@@ -56,6 +56,8 @@ class SynthResult:
     stack: str
     resources: tuple[RecordedResource, ...]
     outputs: dict[str, Any]
+    # Read from the cluster or cloud (`.get`), not created; the policy pack does not see them.
+    reads: tuple[RecordedResource, ...] = ()
 
     def by_type(self, type_token: str) -> list[RecordedResource]:
         return [resource for resource in self.resources if resource.type == type_token]
@@ -120,8 +122,9 @@ def synthesize(
         loop.close()
         asyncio.set_event_loop(None)
     resources = tuple(sorted(monitor.recorded, key=lambda resource: resource.urn))
-    assert_unique_urns(resources)
-    return SynthResult(stack=stack, resources=resources, outputs=outputs)
+    reads = tuple(sorted(monitor.reads, key=lambda resource: resource.urn))
+    assert_unique_urns(resources + reads)
+    return SynthResult(stack=stack, resources=resources, outputs=outputs, reads=reads)
 
 
 def _configure_runtime(
@@ -217,6 +220,16 @@ def plan_document(result: SynthResult) -> dict[str, Any]:
                 "inputs": resource.redacted_inputs(),
             }
             for resource in result.resources
+        ],
+        "reads": [
+            {
+                "urn": read.urn,
+                "type": read.type,
+                "id": read.id,
+                "parent": read.parent,
+                "provider": read.provider,
+            }
+            for read in result.reads
         ],
     }
 

@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from components import kube
 from components.config.service_spec import ServiceSpec
 from components.config.stack import ImagesConfig, IngressConfig
+from components.istio import IstioCrds
 
 SERVICE_PORT = 80
 HTTP_PORT_NAME = "http"
@@ -47,6 +48,8 @@ class MicroserviceArgs:
     log_level: str
     platform: PlatformEndpoints
     provider: k8s.Provider
+    # Istio objects are sent only after the add-on's CRDs were read from the cluster.
+    istio: IstioCrds
     ingress: IngressConfig | None = None
 
 

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components import kube
 from components.config.service_spec import ImagePin
+from components.istio import istio_resource
 from components.microservice.args import TRACK_LABEL, MicroserviceArgs, service_host
 
 meta = k8s.meta.v1
@@ -59,8 +60,9 @@ class ServiceScope:
         *,
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> None:
-        k8s.apiextensions.CustomResource(
+        istio_resource(
             f"{self.name}-{suffix}",
+            self.args.istio,
             api_version=api_version,
             kind=kind,
             metadata=self.meta(name),
