@@ -125,9 +125,46 @@ def rule_allows_everything(rule: Any, peers_key: str) -> bool:
     return covers_public_internet(ranges)
 
 
+# Cilium's own policy CRDs (the cluster runs the cilium dataplane): entities that mean "anyone".
+_CILIUM = ("cilium.io",)
+_CILIUM_EVERYONE = frozenset({"all", "world", "world-ipv4", "world-ipv6"})
+
+
+def _cilium_rule_problems(where: str, rule: Mapping[str, Any], prefix: str) -> Iterator[str]:
+    entities = {str(e).lower() for e in as_list(rule.get(f"{prefix}Entities"))}
+    if entities & _CILIUM_EVERYONE:
+        yield f"{where}.{prefix}Entities admits {', '.join(sorted(entities & _CILIUM_EVERYONE))}"
+    cidrs = [parse_network(c) for c in as_list(rule.get(f"{prefix}CIDR"))]
+    for item in as_list(rule.get(f"{prefix}CIDRSet")):
+        block = as_mapping(item)
+        cidr = parse_network(block.get("cidr"))
+        if cidr is not None:
+            excepted = [n for n in (parse_network(e) for e in as_list(block.get("except"))) if n]
+            cidrs.extend(subtract([cidr], excepted))
+    if covers_public_internet([c for c in cidrs if c is not None]):
+        yield f"{where}.{prefix}CIDR/{prefix}CIDRSet cover the whole internet"
+    for fqdn in as_list(rule.get("toFQDNs")):
+        if as_mapping(fqdn).get("matchPattern") == "*":
+            yield f"{where}.toFQDNs matchPattern '*' admits every domain"
+
+
+def check_cilium_policy(manifest: Manifest) -> Iterator[str]:
+    specs = [("spec", manifest.spec)] + [
+        (f"specs[{i}]", as_mapping(s)) for i, s in enumerate(as_list(manifest.body.get("specs")))
+    ]
+    for name, spec in specs:
+        for direction, prefix in (("ingress", "from"), ("egress", "to")):
+            for index, rule in enumerate(as_list(spec.get(direction))):
+                where = f"{name}.{direction}[{index}]"
+                yield from _cilium_rule_problems(where, as_mapping(rule), prefix)
+
+
 def check_network_policy_no_allow_all(
     manifest: Manifest, _: ResourceValidationArgs
 ) -> Iterator[str]:
+    if manifest.group == "cilium.io":
+        yield from check_cilium_policy(manifest)
+        return
     for direction, peers_key in (("ingress", "from"), ("egress", "to")):
         for index, rule in enumerate(as_list(manifest.spec.get(direction))):
             if rule_allows_everything(rule, peers_key):
@@ -240,10 +277,14 @@ POLICIES: tuple[Policy, ...] = (
     manifest_policy(
         name="k8s-network-policy-no-allow-all",
         description=(
-            "No NetworkPolicy rule admits every peer, which would cancel the namespace's "
-            "default deny."
+            "No NetworkPolicy (or Cilium policy) rule admits every peer, which would cancel the "
+            "namespace's default deny."
         ),
-        kinds=[("NetworkPolicy", _NETWORK_POLICY_GROUPS)],
+        kinds=[
+            ("NetworkPolicy", _NETWORK_POLICY_GROUPS),
+            ("CiliumNetworkPolicy", _CILIUM),
+            ("CiliumClusterwideNetworkPolicy", _CILIUM),
+        ],
         check=check_network_policy_no_allow_all,
         severity=Severity.HIGH,
         remediation=(

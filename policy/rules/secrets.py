@@ -62,6 +62,11 @@ _TOKEN_FORMATS = (
         re.compile(r"(AccountKey|SharedAccessKey|SharedAccessSignature)=|[?&]sig=[\w%+/=]{20,}"),
     ),
     ("a connection-string password", re.compile(r"(?i)\b(password|pwd)=[^;\s]+")),
+    # Registry credentials (.dockerconfigjson) and JSON documents carrying a credential field.
+    (
+        "a credential inside JSON",
+        re.compile(r'(?i)"(auth|password|token|secret|client_secret)"\s*:\s*"[^"]+"'),
+    ),
 )
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _HEX = re.compile(r"^(sha(256|384|512):)?[0-9a-f]+$", re.I)

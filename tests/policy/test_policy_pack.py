@@ -273,3 +273,11 @@ def test_each_stack_admits_images_only_from_its_own_registry(
         resources = _as_fixture(result)
         _foreign_image(other)(resources)
         assert _findings(stack, "k8s-image-allowed-registry", resources), stack
+
+
+def test_production_keeps_the_private_network_and_storage_requirements() -> None:
+    # These two config switches relax a rule; only staging may use them.
+    production = _config("production")
+    assert production["acr-private-network"] == {"requirePrivateNetwork": True}
+    assert production["storage-account-secure"] == {"requireSharedKeyDisabled": True}
+    assert _config("staging")["acr-private-network"] == {"requirePrivateNetwork": False}
