@@ -25,10 +25,12 @@ import yaml
 SERVICE_PREFIX = "svc"
 STACK_FILES = ("Pulumi.staging.yaml", "Pulumi.production.yaml")
 SERVICES_KEY = "micromart:services"
+# Built from services/ like the real ones: the shared runtime plus the service's own app/.
 _DOCKERFILE = """\
 FROM python:3.12.8-slim-bookworm
 WORKDIR /srv
-COPY app/ app/
+COPY micromart_runtime/ micromart_runtime/
+COPY {name}/app/ app/
 USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["python", "-m", "app.main"]
@@ -52,8 +54,9 @@ def generate_project(target: Path, count: int, seed: int = 7) -> Path:
         raise ValueError("count must be at least 1")
     project = copy_program(target)
     services_dir = project / "services"
-    for folder in [path for path in services_dir.iterdir() if path.is_dir()]:
-        shutil.rmtree(folder)
+    # The real services go; the shared runtime they are built with stays.
+    for real in list(services_dir.glob("*/service.yaml")):
+        shutil.rmtree(real.parent)
     drop_service_overrides(project)
     for index, spec in enumerate(generate_specs(count, seed)):
         write_service(services_dir, spec, index)
@@ -111,7 +114,7 @@ def write_service(services_dir: Path, spec: dict[str, Any], index: int) -> Path:
     folder = services_dir / str(spec["name"])
     (folder / "app").mkdir(parents=True)
     (folder / "service.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    (folder / "Dockerfile").write_text(_DOCKERFILE, encoding="utf-8")
+    (folder / "Dockerfile").write_text(_DOCKERFILE.format(name=spec["name"]), encoding="utf-8")
     (folder / "app" / "__init__.py").write_text("", encoding="utf-8")
     (folder / "app" / "main.py").write_text(
         f'"""Generated service {index}."""\n\nSERVICE = "{spec["name"]}"\n', encoding="utf-8"

@@ -116,8 +116,10 @@ class SynthMocks(Mocks):
         image_name = str(args.inputs.get("imageName", args.name))
         build = args.inputs.get("build") or {}
         context = self._project_dir / str(build.get("context", ""))
+        dockerfile = build.get("dockerfile")
+        inputs = content_digest(context, self._project_dir / dockerfile if dockerfile else None)
         repository = image_name.rsplit(":", 1)[0]
-        digest = _digest(image_name, content_digest(context), json.dumps(build, sort_keys=True))
+        digest = _digest(image_name, inputs, json.dumps(build, sort_keys=True))
         return {
             "repoDigest": f"{repository}@sha256:{digest}",
             "baseImageName": image_name,

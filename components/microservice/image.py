@@ -24,13 +24,18 @@ def service_image(scope: ServiceScope) -> pulumi.Output[str]:
         return scope.reference(ImagePin(digest=digest))
     if not args.images.build:
         return scope.prebuilt(str(args.images.tag))
-    tag = args.images.tag or content_tag(args.source_dir)
+    # Every service image is built from services/ (the shared runtime plus the service's own
+    # folder, see services/.dockerignore) with the service's Dockerfile.
+    context, dockerfile = args.source_dir.parent, args.source_dir / "Dockerfile"
+    tag = args.images.tag or content_tag(context, dockerfile)
     image = docker.Image(
         f"{scope.name}-image",
         args=docker.ImageArgs(
             image_name=scope.prebuilt(tag),
             build=docker.DockerBuildArgs(
-                context=args.source_dir.as_posix(), platform="linux/amd64"
+                context=context.as_posix(),
+                dockerfile=dockerfile.as_posix(),
+                platform="linux/amd64",
             ),
             registry=docker.RegistryArgs(server=args.login_server),
         ),

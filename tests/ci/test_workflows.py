@@ -827,58 +827,63 @@ def _images_config(job: Job) -> str:
 def test_image_matrix_lists_every_image_the_program_deploys() -> None:
     job = _main_job("image")
     matrix = job.spec["strategy"]["matrix"]["include"]
-    listed = {entry["image"]: entry["context"] for entry in matrix}
+    listed = {entry["image"]: (entry["context"], entry["file"]) for entry in matrix}
+    # Services share one context (the shared runtime plus their own app/), each its Dockerfile.
     services = {
-        p.parent.name: f"services/{p.parent.name}" for p in ROOT.glob("services/*/service.yaml")
+        p.parent.name: ("services", f"services/{p.parent.name}/Dockerfile")
+        for p in ROOT.glob("services/*/service.yaml")
     }
-    expected = services | {"rabbitmq": "components/images/rabbitmq"}
+    rabbitmq = "components/images/rabbitmq"
+    expected = services | {"rabbitmq": (rabbitmq, f"{rabbitmq}/Dockerfile")}
     assert listed == expected
-    # The resolver walks .github/scripts/images: it must name the same pairs.
+    # The resolver walks .github/scripts/images: it must name the same triples.
     script = subprocess.run(
         [str(GITHUB / "scripts" / "images")], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert dict(line.split() for line in script.stdout.splitlines()) == expected
-    for context in expected.values():
-        assert (ROOT / context / "Dockerfile").is_file(), context
+    lines = [line.split() for line in script.stdout.splitlines()]
+    assert {name: (context, file) for name, context, file in lines} == expected
+    for context, dockerfile in expected.values():
+        assert (ROOT / context).is_dir() and (ROOT / dockerfile).is_file(), dockerfile
 
 
 def test_image_tag_follows_build_inputs_only(tmp_path: Path) -> None:
+    """Two services in one context: each tag moves with its own files and the shared ones."""
     script = GITHUB / "scripts" / "image-tag"
+    dockerfile = "FROM x\nCOPY shared/ shared/\nCOPY {name}/app/ app/\n"
+    files = {
+        "a/Dockerfile": dockerfile.format(name="a"),
+        "b/Dockerfile": dockerfile.format(name="b"),
+        "a/app/main.py": "a = 1\n",
+        "b/app/main.py": "b = 1\n",
+        "a/service.yaml": "replicas: 1\n",
+        "shared/runtime.py": "r = 1\n",
+    }
 
-    def tag(*edits: tuple[str, str]) -> str:
-        for name, text in edits:
-            (tmp_path / "svc" / name).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / "svc" / name).write_text(text, encoding="utf-8")
-        subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
-        subprocess.run(
-            [
-                "git",
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-qm",
-                "x",
-                "--allow-empty",
-            ],
-            cwd=tmp_path,
-            check=True,
-        )
-        result = subprocess.run(
-            [str(script), "svc"], cwd=tmp_path, capture_output=True, text=True, check=True
-        )
-        return result.stdout.strip()
+    def tags(edits: dict[str, str] | None = None) -> tuple[str, str]:
+        files.update(edits or {})
+        for name, text in files.items():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(text, encoding="utf-8")
+        found = [
+            subprocess.run(
+                [str(script), ".", f"{service}/Dockerfile"],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            for service in ("a", "b")
+        ]
+        return found[0], found[1]
 
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    first = tag(
-        ("Dockerfile", "FROM x\n"), ("app/main.py", "a = 1\n"), ("service.yaml", "replicas: 1\n")
-    )
-    assert re.fullmatch(r"src-[0-9a-f]{16}", first)
-    assert tag(("service.yaml", "replicas: 3\n")) == first, "a spec-only change must not rebuild"
-    changed = tag(("app/main.py", "a = 2\n"))
-    assert changed != first
-    assert tag(("app/new.py", "b = 1\n")) != changed
+    first = tags()
+    assert all(re.fullmatch(r"src-[0-9a-f]{12}", tag) for tag in first)
+    assert tags({"a/service.yaml": "replicas: 3\n"}) == first, "a spec-only change: no rebuild"
+    a_changed = tags({"a/app/main.py": "a = 2\n"})
+    assert a_changed[0] != first[0] and a_changed[1] == first[1], "b must not retag"
+    assert tags({"a/app/new.py": "n = 1\n"})[0] != a_changed[0]
+    shared = tags({"shared/runtime.py": "r = 2\n"})
+    assert shared[0] != first[0] and shared[1] != first[1], "both contain the runtime"
 
 
 def test_scan_gates_the_push_and_every_pushed_image_is_signed() -> None:

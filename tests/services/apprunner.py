@@ -6,9 +6,10 @@ Deployment declares:
     with run_app(SERVICES / "orders", {"REQUIRED_ENV": ""}) as base_url:
         status, body = fetch(base_url + "/health/ready")
 
-Unless `env` sets PORT, the app gets a free loopback port. Only PATH and the given
-variables reach the process, so the host environment cannot make a readiness check pass
-by accident. Start-up is awaited with a bounded poll of /health/startup.
+Unless `env` sets PORT, the app gets a free loopback port. Only PATH, PYTHONPATH (the folder
+with the shared runtime) and the given variables reach the process, so the host environment
+cannot make a readiness check pass by accident. Start-up is awaited with a bounded poll of
+/health/startup.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def start_app(
     """Start the app in `service_dir`, wait until /health/startup answers 200, stop it after."""
     child_env = {
         "PATH": os.environ.get("PATH", ""),
+        # As in the image, where /srv holds app/ beside the shared micromart_runtime/.
+        "PYTHONPATH": str(Path(service_dir).resolve().parent),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "PORT": str(free_port()),

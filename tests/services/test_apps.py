@@ -48,17 +48,18 @@ def test_every_service_has_an_app_package() -> None:
     assert found == sorted(SERVICE_NAMES)
 
 
-def test_vendored_runtime_copies_are_identical() -> None:
-    copies = {
-        name: (SERVICES_DIR / name / "app" / "runtime.py").read_text() for name in SERVICE_NAMES
-    }
-    reference = copies["gateway"]
-    assert [name for name, text in copies.items() if text != reference] == []
+def test_one_shared_runtime_and_no_vendored_copy() -> None:
+    assert (SERVICES_DIR / "micromart_runtime" / "__init__.py").is_file()
+    copies = sorted(str(p.relative_to(SERVICES_DIR)) for p in SERVICES_DIR.glob("*/app/runtime.py"))
+    assert copies == []
+    for name in SERVICE_NAMES:
+        main = (SERVICES_DIR / name / "app" / "main.py").read_text(encoding="utf-8")
+        assert "from micromart_runtime import" in main, name
 
 
-@pytest.mark.parametrize("name", SERVICE_NAMES)
+@pytest.mark.parametrize("name", [*SERVICE_NAMES, "micromart_runtime"])
 def test_apps_use_only_the_standard_library(name: str) -> None:
-    for source in (SERVICES_DIR / name / "app").glob("*.py"):
+    for source in (SERVICES_DIR / name).rglob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
@@ -68,7 +69,8 @@ def test_apps_use_only_the_standard_library(name: str) -> None:
                 continue
             for module in modules:
                 top = module.split(".")[0]
-                assert top == "app" or top in sys.stdlib_module_names, f"{source}: {module}"
+                allowed = top in ("app", "micromart_runtime") or top in sys.stdlib_module_names
+                assert allowed, f"{source}: {module}"
 
 
 # --- probes and readiness --------------------------------------------------------------

@@ -115,11 +115,18 @@ def test_final_stage_runtime_settings(service: Path) -> None:
     assert [json.loads(e) for e in final.args("ENTRYPOINT")] == [["python", "-m", "app.main"]]
 
 
-def test_dockerignore_keeps_the_context_to_the_app(service: Path) -> None:
+def test_dockerignore_keeps_the_context_to_the_runtime_and_the_apps() -> None:
     patterns = [
         line.strip()
-        for line in (service / ".dockerignore").read_text().splitlines()
+        for line in (SERVICES_DIR / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert patterns[0] == "*" and "!app/" in patterns
-    assert "**/__pycache__/" in patterns
+    assert patterns[0] == "*" and {"!micromart_runtime/", "!*/app/"} <= set(patterns)
+    assert {"**/__pycache__/", "**/*.py[co]"} <= set(patterns)
+    assert not list(SERVICES_DIR.glob("*/.dockerignore")), "ignored: the context is services/"
+
+
+def test_each_image_takes_the_shared_runtime_and_only_its_own_app(service: Path) -> None:
+    builder = parse_stages(service / "Dockerfile")[0]
+    sources = sorted(copy.split()[0] for copy in builder.args("COPY"))
+    assert sources == sorted(["micromart_runtime/", f"{service.name}/app/"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.runtime import Reply, Request, json_reply, serve
+from micromart_runtime import Reply, Request, json_reply, serve
 
 ITEMS = (
     {

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import unquote
 
-from app.runtime import Reply, Request, json_reply, log, serve
+from micromart_runtime import Reply, Request, json_reply, log, serve
 
 ROUTES = {
     "/api/orders": "UPSTREAM_ORDERS_URL",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.runtime import Reply, Request, json_reply, serve
+from micromart_runtime import Reply, Request, json_reply, serve
 
 PREFIX = "/api/inventory/"
 SKU = re.compile(r"[A-Z0-9][A-Z0-9-]{0,31}")

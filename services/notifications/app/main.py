@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from app.runtime import Reply, Request, json_reply, serve
+from micromart_runtime import Reply, Request, json_reply, serve
 
 
 def _status() -> dict[str, object]:

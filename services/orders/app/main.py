@@ -6,7 +6,7 @@ import itertools
 import json
 import threading
 
-from app.runtime import Reply, Request, json_reply, log, serve
+from micromart_runtime import Reply, Request, json_reply, log, serve
 
 _orders: list[dict[str, object]] = []
 _lock = threading.Lock()

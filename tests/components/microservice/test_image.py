@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from components.build_context import content_tag
 from tests.components.microservice.objects import (
     app_deployments,
     component_urn,
@@ -14,7 +15,7 @@ from tests.components.microservice.objects import (
     synth_copy,
 )
 from tests.components.microservice.sources import DOCKER_IMAGE, login_server, service_names
-from tests.synthesis import kube_objects, owning_service
+from tests.synthesis import PROJECT_DIR, kube_objects, owning_service
 from tools.synth import SynthResult
 
 
@@ -29,7 +30,9 @@ def test_prebuilt_tag_mode_deploys_pushed_tags_without_building(tmp_path: Path) 
     assert images == {name: f"{login_server('staging')}/{name}:1.4.2" for name in service_names()}
 
 
-def test_build_mode_builds_one_image_per_service_from_its_folder(staging: SynthResult) -> None:
+def test_build_mode_builds_one_image_per_service_from_the_shared_context(
+    staging: SynthResult,
+) -> None:
     builds = {
         r.name: r.plain_inputs()
         for r in staging.by_type(DOCKER_IMAGE)
@@ -38,7 +41,12 @@ def test_build_mode_builds_one_image_per_service_from_its_folder(staging: SynthR
     assert sorted(builds) == [f"{name}-image" for name in service_names()]
     for name in service_names():
         inputs = builds[f"{name}-image"]
-        assert inputs["build"]["context"] == f"services/{name}"
+        # One context for every service (the shared runtime plus each one's app/), and the
+        # tag names exactly the files this service's Dockerfile copies from it.
+        assert inputs["build"]["context"] == "services"
+        assert inputs["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+        tag = content_tag(PROJECT_DIR / "services", PROJECT_DIR / "services" / name / "Dockerfile")
+        assert inputs["imageName"] == f"{login_server('staging')}/{name}:{tag}"
         assert inputs["imageName"].startswith(f"{login_server('staging')}/{name}:")
         assert not inputs["imageName"].endswith(":latest")
         image = next(r for r in staging.by_type(DOCKER_IMAGE) if r.name == f"{name}-image")

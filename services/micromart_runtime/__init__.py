@@ -1,7 +1,8 @@
 """HTTP runtime shared by every MicroMart service: JSON logs, probes, graceful shutdown.
 
-Each image is built from its own services/<name>/ folder, so this module is vendored into
-every service; tests/services/test_apps.py fails if the copies drift apart.
+One copy for all services: every image is built from services/ with a Dockerfile that copies
+this package and the service's own app/ folder (see services/.dockerignore), and each image's
+tag is derived from exactly those files (components/build_context.py).
 """
 
 from __future__ import annotations
