@@ -1,4 +1,7 @@
-"""Kubernetes helpers: find the pod spec inside any workload, walk its containers, match selectors.
+"""Kubernetes helpers for stack rules: pod template of an object, containers, label selectors.
+
+Pod specs are found by shape through pods.py, so these helpers see the same pods as the
+per-workload rules.
 
 Properties are the Pulumi *inputs* of pulumi-kubernetes resources, i.e. the manifest with
 camelCase keys: {apiVersion, kind, metadata, spec}.
@@ -12,8 +15,8 @@ from typing import Any
 
 from pulumi_policy import PolicyResource
 
-from .builder import as_list, as_mapping, dig
-from .pods import carries_pods
+from .builder import EMPTY, as_list, as_mapping, dig
+from .pods import CONTAINER_LISTS, carries_pods, pod_sites
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -43,12 +46,15 @@ DEFAULT_NAMESPACE = "default"
 
 
 def pod_template(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The {metadata, spec} object that describes the pods a workload creates."""
-    if resource_type == POD:
-        return props
-    if resource_type == CRON_JOB:
-        return as_mapping(dig(props, "spec", "jobTemplate", "spec", "template"))
-    return as_mapping(dig(props, "spec", "template"))
+    """{metadata, spec} of the first pod spec found by shape (pods.py), {} when there is none.
+
+    The type token is only a hint (a Pod is its own template); a ReplicaSet, a Patch or a CRD
+    embedding a template is found the same way as a Deployment.
+    """
+    sites = pod_sites(resource_type, props)
+    if not sites:
+        return EMPTY
+    return {"metadata": sites[0].metadata, "spec": sites[0].spec}
 
 
 def pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -63,7 +69,7 @@ def pod_labels(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any
 class Container:
     """One container of a pod spec, tagged with the list it came from."""
 
-    kind: str  # "container" or "initContainer": init containers are exempt from probes
+    kind: str  # "container", "initContainer" or "ephemeralContainer"
     name: str
     spec: Mapping[str, Any]
 
@@ -77,12 +83,11 @@ class Container:
 
 
 def containers(spec: Mapping[str, Any], *, include_init: bool = True) -> list[Container]:
-    """Regular containers first, then init containers, in manifest order."""
-    lists = [("container", "containers")]
-    if include_init:
-        lists.append(("initContainer", "initContainers"))
+    """Regular, then init, then ephemeral containers, in manifest order."""
     found = []
-    for kind, key in lists:
+    for key, kind in CONTAINER_LISTS:
+        if not include_init and key != "containers":
+            continue
         for index, item in enumerate(as_list(spec.get(key))):
             container = as_mapping(item)
             name = container.get("name")

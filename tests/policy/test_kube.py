@@ -22,6 +22,9 @@ TEMPLATE = {"metadata": {"labels": {"app": "x"}}, "spec": POD_SPEC}
         (kube.JOB, {"spec": {"template": TEMPLATE}}),
         (kube.CRON_JOB, {"spec": {"jobTemplate": {"spec": {"template": TEMPLATE}}}}),
         (kube.POD, TEMPLATE),
+        ("kubernetes:apps/v1:ReplicaSet", {"spec": {"template": TEMPLATE}}),
+        ("kubernetes:apps/v1:DeploymentPatch", {"spec": {"template": TEMPLATE}}),
+        ("kubernetes:argoproj.io/v1alpha1:Rollout", {"spec": {"template": TEMPLATE}}),
     ],
 )
 def test_pod_spec_and_labels_for_every_workload_kind(
@@ -38,6 +41,15 @@ def test_pod_spec_and_labels_for_every_workload_kind(
 def test_missing_or_malformed_pod_spec_has_no_containers() -> None:
     assert kube.containers(kube.pod_spec(kube.DEPLOYMENT, {"spec": {"template": "oops"}})) == []
     assert kube.containers({"containers": [{"image": "x"}]})[0].name == "#0"
+
+
+def test_ephemeral_containers_are_containers_too() -> None:
+    spec = {"containers": [{"name": "a"}], "ephemeralContainers": [{"name": "d"}]}
+    assert [c.label for c in kube.containers(spec)] == [
+        "container 'a'",
+        "ephemeralContainer 'd'",
+    ]
+    assert [c.label for c in kube.containers(spec, include_init=False)] == ["container 'a'"]
 
 
 def test_container_security_context_overrides_pod() -> None:
