@@ -29,6 +29,10 @@ def pin_catalog_image(config: dict[str, Any]) -> None:
     set_service_override(config, "catalog", "image", {"tag": "2.0.1"})
 
 
+def set_catalog_env(config: dict[str, Any]) -> None:
+    set_service_override(config, "catalog", "env", {"FEATURE_FLAG": "on"})
+
+
 StackEdit = Callable[[dict[str, Any]], None]
 
 
@@ -55,4 +59,7 @@ INDEPENDENCE_CASES: dict[str, tuple[StackEdit | None, ProjectEdit | None, Visibl
         None,
         lambda _, after: after["image"] == f"{login_server('production')}/catalog:2.0.1",
     ),
+    # Config reaches the pod through envFrom, so the container itself stays the same; the
+    # ConfigMap and the pod template's config hash change (test_workload checks both).
+    "stack-env": (set_catalog_env, None, lambda before, after: before == after),
 }

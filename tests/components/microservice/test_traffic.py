@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from tests.components.microservice.sources import (
     INGRESS_SELECTOR,
     PUBLIC_PREFIXES,
     STACKS,
+    effective,
     login_server,
     public_services,
     service_names,
@@ -37,6 +40,7 @@ from tests.components.microservice.sources import (
     stack_config,
 )
 from tests.synthesis import (
+    PROJECT_DIR,
     kube_object,
     kube_objects,
 )
@@ -175,3 +179,66 @@ def test_public_edge_is_an_https_istio_gateway_with_api_routes(
     hosts = {d["destination"]["host"] for http in public["http"] for d in http["route"]}
     assert hosts == {f"{edge}.{APP_NS}.svc.cluster.local"}
     assert_routes_consistent(result)
+
+
+@cache
+def schema_default(definition: str, key: str) -> Any:
+    """A spec key's default, as the exported JSON Schema documents it for editors."""
+    schema = json.loads((PROJECT_DIR / "services" / "service.schema.json").read_text("utf-8"))
+    return schema["$defs"][definition]["properties"][key]["default"]
+
+
+def traffic_setting(stack: str, service: str, definition: str, *path: str) -> Any:
+    default = schema_default(definition, path[-1])
+    return effective(stack, service, "traffic", *path, default=default)
+
+
+def seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)s", duration)
+    assert match, f"not an Istio duration in seconds: {duration}"
+    return float(match.group(1))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_destination_rules_use_mesh_mtls_and_the_specs_outlier_detection(
+    request: pytest.FixtureRequest, stack: str
+) -> None:
+    rules = destination_rules_by_host(result_for(request, stack))
+    for name in service_names():
+        policy = rules[f"{name}.{APP_NS}.svc.cluster.local"]["spec"]["trafficPolicy"]
+        # STRICT PeerAuthentication admits only mesh mTLS: DISABLE breaks every call, and
+        # SIMPLE or MUTUAL would present other certificates than the workload identity.
+        assert policy["tls"] == {"mode": "ISTIO_MUTUAL"}, name
+        outlier = policy["outlierDetection"]
+
+        def setting(key: str, service: str = name) -> Any:
+            return traffic_setting(stack, service, "OutlierDetection", "outlierDetection", key)
+
+        assert outlier["consecutive5xxErrors"] == setting("consecutive5xxErrors"), name
+        assert seconds(outlier["interval"]) == setting("intervalSeconds"), name
+        assert seconds(outlier["baseEjectionTime"]) == setting("baseEjectionSeconds"), name
+        assert outlier["maxEjectionPercent"] == setting("maxEjectionPercent"), name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_route_carries_its_services_timeout_and_retries(
+    request: pytest.FixtureRequest, stack: str
+) -> None:
+    routes = 0
+    for vs in virtual_services(result_for(request, stack)):
+        for http in vs["spec"]["http"]:
+            (host,) = {d["destination"]["host"] for d in http["route"]}
+            name = host.split(".")[0]
+            where = f"{vs['metadata']['name']}/{http.get('name')}"
+
+            def setting(definition: str, *path: str, service: str = name) -> Any:
+                return traffic_setting(stack, service, definition, *path)
+
+            assert seconds(http["timeout"]) == setting("Traffic", "timeoutSeconds"), where
+            retries = http["retries"]
+            assert retries["attempts"] == setting("Retries", "retries", "attempts"), where
+            per_try = setting("Retries", "retries", "perTryTimeoutSeconds")
+            assert seconds(retries["perTryTimeout"]) == per_try, where
+            assert retries["retryOn"] == setting("Retries", "retries", "retryOn"), where
+            routes += 1
+    assert routes == len(service_names()) + len(PUBLIC_PREFIXES)

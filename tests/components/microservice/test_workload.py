@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -20,6 +23,7 @@ from tests.components.microservice.objects import (
     selects,
 )
 from tests.components.microservice.sources import (
+    APP_NS,
     DIGEST,
     MICROSERVICE,
     STACKS,
@@ -31,6 +35,7 @@ from tests.components.microservice.sources import (
 )
 from tests.services.apprunner import SERVICES_DIR, fetch, run_app
 from tests.synthesis import (
+    kube_object,
     kube_objects,
     owning_service,
 )
@@ -48,6 +53,12 @@ def test_probe_port_is_the_http_container_port_and_the_port_env(
         container = only_container(deployment)
         port = http_port(container)
         assert port == effective(stack, name, "port", default=8080), name
+        declared = {
+            kind
+            for kind in ("startup", "readiness", "liveness")
+            if effective(stack, name, "probes", kind, default=None)
+        }
+        assert set(probes(container)) == declared, name  # each declared probe, none invented
         for kind, probe in probes(container).items():
             assert resolve_port(container, probe["port"]) == port, f"{name} {kind}"
             assert probe["path"] == effective(stack, name, "probes", kind), f"{name} {kind}"
@@ -129,6 +140,12 @@ def test_staging_sets_replicas_and_has_no_autoscaler(staging: SynthResult) -> No
     assert replicas == {name: effective("staging", name, "replicas") for name in service_names()}
 
 
+def in_force(pod: dict[str, Any], container: dict[str, Any], field: str) -> Any:
+    """The container's security setting where it has one, else the pod's (Kubernetes' rule)."""
+    pod_context = pod.get("securityContext") or {}
+    return container["securityContext"].get(field, pod_context.get(field))
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_deployments_are_hardened_as_the_spec_says(
     request: pytest.FixtureRequest, stack: str
@@ -158,10 +175,10 @@ def test_deployments_are_hardened_as_the_spec_says(
         }, where
         assert all(selects(c["labelSelector"], labels) for c in spread), where
 
-        pod_context, context = pod.get("securityContext") or {}, container["securityContext"]
-        assert pod_context.get("runAsNonRoot") or context.get("runAsNonRoot"), where
-        assert (context.get("runAsUser") or pod_context.get("runAsUser") or 0) > 0, where
-        seccomp = context.get("seccompProfile") or pod_context.get("seccompProfile") or {}
+        context = container["securityContext"]
+        assert in_force(pod, container, "runAsNonRoot") is True, where
+        assert (in_force(pod, container, "runAsUser") or 0) > 0, where
+        seccomp = in_force(pod, container, "seccompProfile") or {}
         assert seccomp.get("type") == "RuntimeDefault", where
         assert context.get("allowPrivilegeEscalation") is False, where
         assert not context.get("privileged"), where
@@ -182,7 +199,8 @@ def test_deployments_are_hardened_as_the_spec_says(
 
         account = accounts[pod["serviceAccountName"]]
         assert account["automountServiceAccountToken"] is False, where
-        assert pod.get("automountServiceAccountToken") is not True, where
+        # Explicitly off on the pod too: the pod's field wins over the account's.
+        assert pod.get("automountServiceAccountToken") is False, where
 
         service = services[name]
         assert service["spec"].get("type", "ClusterIP") == "ClusterIP", where
@@ -238,3 +256,48 @@ def test_resources_per_service_match_the_stack_mode(
             if service_spec(name).get("public"):
                 expected.update({"Gateway": 1, "VirtualService": 1})
             assert found == expected, f"{stack}/{name}"
+
+
+CONFIG_HASH = "micromart.io/config-hash"
+
+
+def config_hashes(result: SynthResult) -> dict[str, str]:
+    return {
+        name: deployment["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH]
+        for name, deployment in app_deployments(result).items()
+    }
+
+
+def config_map_of(result: SynthResult, deployment: dict[str, Any]) -> dict[str, str]:
+    (source,) = only_container(deployment)["envFrom"]
+    name = source["configMapRef"]["name"]
+    data: dict[str, str] = kube_object(result, "ConfigMap", name, APP_NS)["data"]
+    return data
+
+
+def test_a_config_change_rolls_that_service_and_only_it(
+    production: SynthResult, catalog_change: Callable[[str], SynthResult]
+) -> None:
+    changed = catalog_change("stack-env")
+    catalog = app_deployments(changed)["catalog"]
+    assert config_map_of(changed, catalog)["FEATURE_FLAG"] == "on"
+    before, after = config_hashes(production), config_hashes(changed)
+    assert before["catalog"] != after["catalog"], "pods would keep the old environment"
+    del before["catalog"], after["catalog"]
+    assert after == before
+
+
+def test_the_config_hash_is_a_function_of_the_config_data(
+    staging: SynthResult, production: SynthResult, canary_production: SynthResult
+) -> None:
+    """Same ConfigMap data, same hash (a canary shares its stable track's); different data,
+    different hash (staging's log level differs from production's)."""
+    by_data: dict[str, set[str]] = {}
+    for result in (staging, production, canary_production):
+        for deployment in app_deployments(result).values():
+            data = json.dumps(config_map_of(result, deployment), sort_keys=True)
+            annotation = deployment["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH]
+            by_data.setdefault(data, set()).add(annotation)
+    assert all(len(hashes) == 1 for hashes in by_data.values())
+    all_hashes = [next(iter(hashes)) for hashes in by_data.values()]
+    assert len(set(all_hashes)) == len(all_hashes) == 2 * len(service_names())
