@@ -106,7 +106,6 @@ def test_public_network_access_follows_private_network(result: SynthResult) -> N
 def test_production_registry_has_a_private_endpoint_in_its_subnet(
     production: SynthResult,
 ) -> None:
-    assert registry_config("production")["privateNetwork"] is True
     registry, endpoint = only(production, REGISTRY), only(production, PRIVATE_ENDPOINT)
     inputs = endpoint.plain_inputs()
     (connection,) = inputs["privateLinkServiceConnections"]

@@ -244,7 +244,14 @@ def _single_replica(resources: list[dict[str, Any]]) -> None:
     _one(resources, HPA, "orders")["props"]["spec"]["minReplicas"] = 1
 
 
+def _public_registry(resources: list[dict[str, Any]]) -> None:
+    _one(resources, "azure-native:containerregistry:Registry")["props"]["publicNetworkAccess"] = (
+        "Enabled"
+    )
+
+
 PRODUCTION_REGRESSIONS = {
+    "acr-private-network": _public_registry,
     "postgres-backup-policy (retention)": _short_retention,
     "postgres-backup-policy (geo)": _local_backups,
     "protect-stateful-resources": _unprotected_server,
