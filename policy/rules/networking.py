@@ -33,6 +33,8 @@ from .kube import (
     selector_is_empty,
     selector_matches,
 )
+from .podrules import system_namespace_schema, system_namespaces
+from .pods import namespace_matches
 
 _K8S = ("kubernetes", "network")
 _CORE = ("",)
@@ -192,7 +194,12 @@ def default_deny_problems(policy: KubeObject) -> list[str]:
 
 
 def check_namespace_default_deny(args: StackValidationArgs) -> Iterator[Finding]:
-    workloads = pod_carriers(args.resources)
+    # AKS and its add-ons run their own pods in the documented system namespaces; those are
+    # exempted by name in the pack config rather than by demanding a default-deny there.
+    system = system_namespaces(args)
+    workloads = [
+        w for w in pod_carriers(args.resources) if not namespace_matches(w.namespace, system)
+    ]
     policies = kube_objects(args.resources, [NETWORK_POLICY])
     namespaces = {n.name: n for n in kube_objects(args.resources, [NAMESPACE])}
     for namespace in sorted({w.namespace for w in workloads}):
@@ -301,6 +308,7 @@ POLICIES: tuple[Policy, ...] = (
         ),
         check=check_namespace_default_deny,
         severity=Severity.HIGH,
+        config_schema=system_namespace_schema(),
         remediation=(
             "Add a NetworkPolicy with podSelector {}, policyTypes [Ingress, Egress], no ingress "
             "rules and only a DNS egress rule to the namespace."

@@ -25,6 +25,7 @@ from pulumi_policy import (
     Policy,
     PolicyConfigSchema,
     ResourceValidationArgs,
+    StackValidationArgs,
 )
 
 from .builder import Severity, as_list, config_value, resource_policy, schema
@@ -44,6 +45,8 @@ __all__ = [
     "Issue",
     "SystemMode",
     "exemption_notice_policy",
+    "system_namespace_schema",
+    "system_namespaces",
     "workload_policy",
 ]
 
@@ -86,6 +89,16 @@ def _namespace_schema() -> dict[str, Any]:
             "or holds to the PSS baseline; documented in policy/README.md."
         ),
     }
+
+
+def system_namespace_schema() -> PolicyConfigSchema:
+    """The `exemptNamespaces` config key alone, for stack rules that exempt system namespaces."""
+    return _with_namespace_key(None)
+
+
+def system_namespaces(args: ResourceValidationArgs | StackValidationArgs) -> list[Any]:
+    """The configured system-namespace patterns of a rule built with `system_namespace_schema`."""
+    return list(as_list(config_value(args, system_namespace_schema(), EXEMPT_NAMESPACES)))
 
 
 def _with_namespace_key(config_schema: PolicyConfigSchema | None) -> PolicyConfigSchema:
