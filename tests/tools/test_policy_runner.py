@@ -27,6 +27,7 @@ from tools.policy_runner import (
     Violation,
     analyze,
     run_policy_pack,
+    stack_call_seconds,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -298,3 +299,12 @@ def test_policy_that_raises_is_an_error(runs: dict[str, Outcome]) -> None:
     error = _error(runs, "policy-raises")
     assert "Analyze failed (UNKNOWN)" in error
     assert "rule bug" in error
+
+
+def test_the_stack_wide_call_gets_time_in_proportion_to_the_stack() -> None:
+    """A fixed limit failed a 200-service synth ("timed out after 30s"): the stack-wide call's
+    limit grows with the resources, while each step keeps the caller's short limit."""
+    small, large = stack_call_seconds(30, 100), stack_call_seconds(30, 2600)
+    assert small >= 30
+    # At least 10 ms per resource, ten times what the real pack needs here.
+    assert large - small >= 2500 * 0.01
