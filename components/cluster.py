@@ -91,6 +91,11 @@ class Cluster(pulumi.ComponentResource):
                     enabled=True
                 ),
             ),
+            # The managed KEDA add-on: event-driven ScaledObjects (notifications scales on its
+            # RabbitMQ queue); its KEDA version follows the cluster's Kubernetes minor.
+            workload_auto_scaler_profile=aks.ManagedClusterWorkloadAutoScalerProfileArgs(
+                keda=aks.ManagedClusterWorkloadAutoScalerProfileKedaArgs(enabled=True)
+            ),
             auto_upgrade_profile=aks.ManagedClusterAutoUpgradeProfileArgs(
                 upgrade_channel=config.auto_upgrade_channel,
                 node_os_upgrade_channel="NodeImage",

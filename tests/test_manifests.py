@@ -1,6 +1,7 @@
 """Every manifest synth writes is valid: Kubernetes objects against the pinned version's strict
 schema (kubernetes-validate), Istio objects against the vendored CRDs of the pinned add-on minor
-(tools/schemas/istio), unknown fields rejected."""
+(tools/schemas/istio), KEDA objects against the vendored CRDs of the add-on's KEDA
+(tools/schemas/keda), unknown fields rejected."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from tests.synthesis import PROJECT_DIR
-from tools import istio_crds
+from tools import istio_crds, keda_crds
 from tools.synth import SynthResult, manifest_documents
 
 STACKS = ("staging", "production")
@@ -59,6 +60,8 @@ def kubernetes_errors(document: dict[str, Any], version: str) -> list[str]:
 def manifest_errors(document: dict[str, Any], version: str) -> list[str]:
     if is_istio(document):
         return istio_errors(document)
+    if keda_crds.is_keda(str(document.get("apiVersion", ""))):
+        return keda_crds.validation_errors(document)
     return kubernetes_errors(document, version)
 
 

@@ -27,6 +27,11 @@ STACKS = ("staging", "production")
 MICROSERVICE = "micromart:service:Microservice"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 HPA_KIND = "HorizontalPodAutoscaler"
+# KEDA: where a spec scales on its queue, a ScaledObject (and its TriggerAuthentication) stands
+# in for the HPA; KEDA then creates the HPA itself.
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+TRIGGER_AUTHENTICATION = "kubernetes:keda.sh/v1alpha1:TriggerAuthentication"
+AUTOSCALER_TYPES = (HPA, SCALED_OBJECT, TRIGGER_AUTHENTICATION)
 EXISTS, PROTECT = "<exists>", "<protect>"
 MISSING = object()
 
@@ -246,6 +251,8 @@ RULES = (
         ("services.{service}.replicas", "services.{service}.autoscaling.*"),
     ),
     Rule(HPA, EXISTS, ("services.{service}.autoscaling.*",)),
+    Rule(SCALED_OBJECT, EXISTS, ("services.{service}.autoscaling.*",)),
+    Rule(TRIGGER_AUTHENTICATION, EXISTS, ("services.{service}.autoscaling.*",)),
     Rule(r"kubernetes:core/v1:ConfigMap", r"data\.LOG_LEVEL", ("logLevel",)),
     # The pod template carries a hash of the ConfigMap, so pods restart when it changes.
     Rule(
@@ -338,7 +345,8 @@ def test_same_resources_in_both_stacks_except_autoscalers(
     unexpected = [
         urn
         for urn in only_production
-        if f"${HPA}::" not in urn and not PRIVATE_PRODUCTION.fullmatch(urn)
+        if not any(f"${t}::" in urn for t in AUTOSCALER_TYPES)
+        and not PRIVATE_PRODUCTION.fullmatch(urn)
     ]
     assert unexpected == []
 
@@ -348,9 +356,11 @@ def test_same_resources_in_both_stacks_except_autoscalers(
         )
         autoscaled = {spec.name for spec in program.services if spec.autoscaling.enabled}
         with_hpa = {r.name.removesuffix("-hpa") for r in of_type(result, HPA)}
-        assert with_hpa == autoscaled, stack
-    assert not of_type(staging, HPA)
-    assert len(of_type(production, HPA)) == 5
+        with_keda = {r.name.removesuffix("-scaled-object") for r in of_type(result, SCALED_OBJECT)}
+        assert with_hpa | with_keda == autoscaled, stack
+        assert not with_hpa & with_keda, "one autoscaler per Deployment"
+    assert not of_type(staging, HPA) and not of_type(staging, SCALED_OBJECT)
+    assert len(of_type(production, HPA)) + len(of_type(production, SCALED_OBJECT)) == 5
 
 
 # -- curated fields: each stack's value is its own file's value -------------------------------
@@ -573,6 +583,11 @@ def test_service_replicas_are_fixed_in_staging_and_autoscaled_in_production(
     autoscalers = {
         h["spec"]["scaleTargetRef"]["name"]: h for h in kube_objects(production, HPA_KIND)
     }
+    for scaled in kube_objects(production, "ScaledObject"):
+        # The same floor and ceiling under KEDA's names.
+        bounds = {"minReplicas": "minReplicaCount", "maxReplicas": "maxReplicaCount"}
+        floor_and_ceiling = {field: scaled["spec"][keda] for field, keda in bounds.items()}
+        autoscalers[scaled["spec"]["scaleTargetRef"]["name"]] = {"spec": floor_and_ceiling}
     for deployment in kube_objects(production, "Deployment"):
         name = deployment["metadata"]["name"]
         # With an HPA the Deployment must not set replicas, or every `up` fights the autoscaler.

@@ -45,6 +45,16 @@ class Probes(Strict):
         return self
 
 
+QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,255}$")]
+
+
+class QueueScaling(Strict):
+    """Scale on the depth of the service's RabbitMQ queue (KEDA) instead of CPU and memory."""
+
+    queue: QueueName
+    messages_per_replica: int = Field(ge=1, le=100_000, alias="messagesPerReplica")
+
+
 class Autoscaling(Strict):
     enabled: bool = True
     min_replicas: int = Field(default=2, ge=1, alias="minReplicas")
@@ -57,6 +67,12 @@ class Autoscaling(Strict):
     scale_down_stabilization_seconds: int = Field(
         default=300, ge=0, le=3600, alias="scaleDownStabilizationSeconds"
     )
+    # Rate limits (seed 004): up by 100 % or 4 pods per 15 s, whichever is more; down by 10 %
+    # per minute, so a burst is met quickly and a lull does not drop half the pods at once.
+    scale_up_percent: int = Field(default=100, ge=1, le=1000, alias="scaleUpPercent")
+    scale_up_pods: int = Field(default=4, ge=1, le=100, alias="scaleUpPods")
+    scale_down_percent: Percent = Field(default=10, alias="scaleDownPercent")
+    queue: QueueScaling | None = None
 
     @model_validator(mode="after")
     def _min_below_max(self) -> Autoscaling:
@@ -177,6 +193,8 @@ class ServiceSpec(Strict):
                 raise ValueError(
                     f"routes: '{route.prefix}' targets '{route.service}', which is not in calls"
                 )
+        if self.autoscaling.queue is not None and not self.rabbitmq:
+            raise ValueError("autoscaling.queue: scaling on a RabbitMQ queue needs rabbitmq: true")
         reserved = sorted(RESERVED_ENV.intersection(self.env))
         if reserved:
             raise ValueError(f"env: {', '.join(reserved)} is set by the platform")

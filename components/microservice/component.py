@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
-from components.microservice import security, traffic, workload
+from components.microservice import scaling, security, traffic, workload
 from components.microservice.args import BLUE_GREEN_TRACKS, MicroserviceArgs
 from components.microservice.image import service_image
 from components.microservice.scope import ServiceScope
@@ -37,6 +37,7 @@ class Microservice(pulumi.ComponentResource):
         config = workload.config_map(scope)
         tracks = self._tracks(scope, account, config)
         workload.cluster_service(scope)
+        scaling.trigger_authentication(scope)
         workload.disruption_budget(scope)
         security.network_policy(scope)
         traffic.destination_rule(scope)
@@ -64,12 +65,12 @@ class Microservice(pulumi.ComponentResource):
                 image = scope.reference(pin) if pin is not None else self.image
                 deployment = workload.deployment(scope, track, image, account, config)
                 if spec.autoscaling.enabled:
-                    workload.autoscaler(scope, deployment, track)
+                    scaling.autoscaler(scope, deployment, track)
                 deployments.append(deployment)
             return deployments
         stable = workload.deployment(scope, "stable", self.image, account, config)
         if spec.autoscaling.enabled:
-            workload.autoscaler(scope, stable)
+            scaling.autoscaler(scope, stable)
         deployments = [stable]
         if spec.canary is not None and spec.canary.weight > 0:
             canary = scope.prebuilt(spec.canary.tag)

@@ -22,7 +22,6 @@ from components.microservice.scope import ServiceScope
 core = k8s.core.v1
 apps = k8s.apps.v1
 meta = k8s.meta.v1
-v2 = k8s.autoscaling.v2
 
 
 def environment(scope: ServiceScope) -> dict[str, str]:
@@ -191,38 +190,6 @@ def cluster_service(scope: ServiceScope) -> None:
     )
 
 
-def autoscaler(scope: ServiceScope, target: apps.Deployment, track: str | None = None) -> None:
-    """One per Deployment; a blue-green track scales on its own, like the stable one would."""
-    scaling = scope.args.spec.autoscaling
-    suffix = f"-{track}" if track else ""
-    v2.HorizontalPodAutoscaler(
-        f"{scope.name}{suffix}-hpa",
-        metadata=scope.meta(f"{scope.service}{suffix}"),
-        spec=v2.HorizontalPodAutoscalerSpecArgs(
-            scale_target_ref=v2.CrossVersionObjectReferenceArgs(
-                api_version="apps/v1",
-                kind="Deployment",
-                name=kube.name_of(target),
-            ),
-            min_replicas=scaling.min_replicas,
-            max_replicas=scaling.max_replicas,
-            metrics=[
-                _utilization("cpu", scaling.target_cpu_utilization),
-                _utilization("memory", scaling.target_memory_utilization),
-            ],
-            behavior=v2.HorizontalPodAutoscalerBehaviorArgs(
-                scale_up=v2.HPAScalingRulesArgs(
-                    stabilization_window_seconds=scaling.scale_up_stabilization_seconds
-                ),
-                scale_down=v2.HPAScalingRulesArgs(
-                    stabilization_window_seconds=scaling.scale_down_stabilization_seconds
-                ),
-            ),
-        ),
-        opts=scope.k8s_opts(),
-    )
-
-
 def disruption_budget(scope: ServiceScope) -> None:
     # maxUnavailable rather than minAvailable: a single-replica staging service must still
     # let nodes drain during upgrades.
@@ -243,14 +210,4 @@ def _http_probe(path: str, port: int, *, period: int, failures: int) -> core.Pro
         period_seconds=period,
         timeout_seconds=2,
         failure_threshold=failures,
-    )
-
-
-def _utilization(resource: str, percent: int) -> v2.MetricSpecArgs:
-    return v2.MetricSpecArgs(
-        type="Resource",
-        resource=v2.ResourceMetricSourceArgs(
-            name=resource,
-            target=v2.MetricTargetArgs(type="Utilization", average_utilization=percent),
-        ),
     )

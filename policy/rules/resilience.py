@@ -60,16 +60,32 @@ def check_deployment_pdb(args: StackValidationArgs) -> Iterator[Finding]:
             )
 
 
+# A KEDA ScaledObject drives an HPA that KEDA creates in the cluster, so the program never
+# declares that HPA: the ScaledObject is the autoscaler the pack sees. Its floor is
+# minReplicaCount, whose KEDA default is 0 (scale to zero); scaleTargetRef.kind defaults to
+# Deployment (keda.sh_scaledobjects.yaml, v2.17).
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+_FLOORS: dict[str, tuple[str, int]] = {
+    **dict.fromkeys(HPA_TYPES, ("minReplicas", _API_DEFAULT_REPLICAS)),
+    SCALED_OBJECT: ("minReplicaCount", 0),
+}
+
+
 def autoscalers_by_target(
     args: StackValidationArgs,
 ) -> dict[tuple[str, str], list[KubeObject]]:
-    """HPAs keyed by the (namespace, name) of the Deployment they scale."""
+    """HPAs and ScaledObjects keyed by the (namespace, name) of the Deployment they scale."""
     targets: dict[tuple[str, str], list[KubeObject]] = {}
-    for hpa in kube_objects(args.resources, HPA_TYPES):
-        ref = as_mapping(hpa.spec.get("scaleTargetRef"))
-        if ref.get("kind") == "Deployment" and isinstance(ref.get("name"), str):
-            targets.setdefault((hpa.namespace, ref["name"]), []).append(hpa)
+    for scaler in kube_objects(args.resources, _FLOORS):
+        ref = as_mapping(scaler.spec.get("scaleTargetRef"))
+        default_kind = "Deployment" if scaler.type == SCALED_OBJECT else None
+        if ref.get("kind", default_kind) == "Deployment" and isinstance(ref.get("name"), str):
+            targets.setdefault((scaler.namespace, ref["name"]), []).append(scaler)
     return targets
+
+
+def _kind(resource: KubeObject) -> str:
+    return resource.type.rsplit(":", 1)[-1]
 
 
 def check_hpa_owns_replicas(args: StackValidationArgs) -> Iterator[Finding]:
@@ -78,11 +94,11 @@ def check_hpa_owns_replicas(args: StackValidationArgs) -> Iterator[Finding]:
         hpas = autoscaled.get((deployment.namespace, deployment.name), [])
         replicas = deployment.spec.get("replicas")
         if hpas and replicas is not None:
-            names = ", ".join(f"'{h.name}'" for h in hpas)
+            names = ", ".join(f"{_kind(h)} '{h.name}'" for h in hpas)
             yield Finding(
                 deployment.urn,
                 f"{deployment.label}: sets spec.replicas={show_number(replicas)} but is scaled by "
-                f"HorizontalPodAutoscaler {names}; each update would reset the autoscaler's choice",
+                f"{names}; each update would reset the autoscaler's choice",
             )
 
 
@@ -113,7 +129,9 @@ def _replica_floors(
         hpas = autoscaled.get((deployment.namespace, deployment.name), [])
         # With an HPA the floor is its minReplicas; the Deployment's own value is then ignored.
         for hpa in hpas:
-            yield hpa, "minReplicas", _replicas(hpa.spec.get("minReplicas"))
+            field, default = _FLOORS[hpa.type]
+            value = hpa.spec.get(field)
+            yield hpa, field, _replicas(value) if value is not None else default
         if not hpas:
             yield deployment, "replicas", _replicas(deployment.spec.get("replicas"))
     for stateful_set in kube_objects(args.resources, [STATEFUL_SET]):

@@ -165,7 +165,12 @@ def required_env(env: Mapping[str, str]) -> list[str]:
 def assert_hpa_and_replicas_consistent(result: SynthResult) -> None:
     deployments = app_deployments(result)
     targeted = set()
-    for hpa in kube_objects(result, "HorizontalPodAutoscaler"):
+    # KEDA's ScaledObject drives an HPA that KEDA creates: it owns replicas just the same.
+    scalers = [
+        *kube_objects(result, "HorizontalPodAutoscaler"),
+        *kube_objects(result, "ScaledObject"),
+    ]
+    for hpa in scalers:
         target = hpa["spec"]["scaleTargetRef"]
         assert (target["apiVersion"], target["kind"]) == ("apps/v1", "Deployment")
         assert target["name"] in deployments, f"HPA {hpa['metadata']['name']}: no such target"

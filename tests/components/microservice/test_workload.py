@@ -100,7 +100,15 @@ def test_production_autoscales_every_service_without_deployment_replicas(
     assert all(autoscaled("production", name) for name in service_names())
     assert_hpa_and_replicas_consistent(production)
     hpas = {h["metadata"]["name"]: h for h in kube_objects(production, "HorizontalPodAutoscaler")}
-    assert sorted(hpas) == list(service_names())
+    # A spec that scales on its queue gets a KEDA ScaledObject instead (test_scaling).
+    queue_scaled = {
+        n
+        for n in service_names()
+        if effective("production", n, "autoscaling", "queue", default=None)
+    }
+    assert sorted(hpas) == [n for n in service_names() if n not in queue_scaled]
+    scaled_objects = {s["metadata"]["name"] for s in kube_objects(production, "ScaledObject")}
+    assert scaled_objects == queue_scaled
     for name, hpa in hpas.items():
         spec = hpa["spec"]
         assert spec["scaleTargetRef"]["name"] == name
@@ -251,7 +259,10 @@ def test_resources_per_service_match_the_stack_mode(
         assert sorted(counts) == list(service_names())
         for name, found in counts.items():
             expected = Counter(common)
-            if autoscaled(stack, name):
+            queue = effective(stack, name, "autoscaling", "queue", default=None)
+            if autoscaled(stack, name) and queue:
+                expected.update({"ScaledObject": 1, "TriggerAuthentication": 1})
+            elif autoscaled(stack, name):
                 expected["HorizontalPodAutoscaler"] += 1
             if service_spec(name).get("public"):
                 expected.update({"Gateway": 1, "VirtualService": 1})

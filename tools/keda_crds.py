@@ -1,0 +1,77 @@
+"""The KEDA CRDs of the AKS add-on: strict validation of the keda.sh objects the program writes.
+
+The CRD files are vendored unmodified (see schemas/keda/SOURCE.md); each served version's
+structural schema becomes a JSON Schema the same way as for Istio (`istio_crds`), unknown fields
+rejected, because the API server would silently prune a misspelt setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import yaml
+
+from tools.istio_crds import structural_to_json_schema
+
+CRD_DIR = Path(__file__).resolve().parent / "schemas" / "keda"
+KEDA_GROUP = "keda.sh"
+_OBJECT_META: Mapping[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "namespace"],
+    "properties": {
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+
+def is_keda(api_version: str) -> bool:
+    return api_version.split("/", 1)[0] == KEDA_GROUP
+
+
+@cache
+def served_schemas() -> Mapping[tuple[str, str], Mapping[str, Any]]:
+    """(apiVersion, kind) -> the openAPIV3Schema of every served version."""
+    found: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not crd:
+                continue
+            spec = crd["spec"]
+            for version in spec["versions"]:
+                if version.get("served"):
+                    key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                    found[key] = version["schema"]["openAPIV3Schema"]
+    return found
+
+
+def validation_errors(document: Mapping[str, Any]) -> list[str]:
+    """Why the API server (strictly) would refuse `document`; [] when it is valid."""
+    key = (str(document.get("apiVersion", "")), str(document.get("kind", "")))
+    if key not in served_schemas():
+        return [f"{key[0]} {key[1]}: not served by the vendored KEDA CRDs"]
+    return sorted(
+        f"{'.'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
+        for error in _validator(*key).iter_errors(document)
+    )
+
+
+@cache
+def _validator(api_version: str, kind: str) -> Any:
+    root = dict(structural_to_json_schema(served_schemas()[(api_version, kind)]))
+    root["properties"] = {
+        **root.get("properties", {}),
+        "apiVersion": {"const": api_version},
+        "kind": {"const": kind},
+        "metadata": _OBJECT_META,
+    }
+    root["required"] = sorted({*root.get("required", ()), "apiVersion", "kind", "metadata"})
+    root["additionalProperties"] = False
+    return jsonschema.Draft7Validator(root)
