@@ -9,6 +9,7 @@ from components.azure import Placement
 from components.cluster import Cluster, ClusterArgs
 from components.config.loader import ConfigError, load_from_pulumi
 from components.istio import IstioCrds, IstioCrdsArgs
+from components.keda import KedaCrds, KedaCrdsArgs
 from components.microservice import Microservice, MicroserviceArgs, PlatformEndpoints
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network import Network, NetworkArgs
@@ -55,6 +56,7 @@ registry = Registry(
     ),
 )
 istio = IstioCrds("micromart", IstioCrdsArgs(cluster.provider))
+keda = KedaCrds("micromart", KedaCrdsArgs(cluster.provider))
 namespaces = Namespaces(
     "micromart",
     NamespacesArgs(
@@ -114,6 +116,7 @@ services = {
             ),
             provider=cluster.provider,
             istio=istio,
+            keda=keda,
             ingress=stack.ingress if spec.public else None,
         ),
     )

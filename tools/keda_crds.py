@@ -37,18 +37,26 @@ def is_keda(api_version: str) -> bool:
 
 
 @cache
+def crd_documents() -> Mapping[str, Mapping[str, Any]]:
+    """CRD name ("<plural>.keda.sh") -> the CRD as the add-on installs it."""
+    documents: dict[str, Mapping[str, Any]] = {}
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if crd:
+                documents[crd["metadata"]["name"]] = crd
+    return documents
+
+
+@cache
 def served_schemas() -> Mapping[tuple[str, str], Mapping[str, Any]]:
     """(apiVersion, kind) -> the openAPIV3Schema of every served version."""
     found: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for path in sorted(CRD_DIR.glob("*.yaml")):
-        for crd in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if not crd:
-                continue
-            spec = crd["spec"]
-            for version in spec["versions"]:
-                if version.get("served"):
-                    key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
-                    found[key] = version["schema"]["openAPIV3Schema"]
+    for crd in crd_documents().values():
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            if version.get("served"):
+                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                found[key] = version["schema"]["openAPIV3Schema"]
     return found
 
 

@@ -12,6 +12,7 @@ from components import kube
 from components.config.service_spec import ServiceSpec
 from components.config.stack import ImagesConfig, IngressConfig
 from components.istio import IstioCrds
+from components.keda import KedaCrds
 
 SERVICE_PORT = 80
 HTTP_PORT_NAME = "http"
@@ -50,6 +51,8 @@ class MicroserviceArgs:
     provider: k8s.Provider
     # Istio objects are sent only after the add-on's CRDs were read from the cluster.
     istio: IstioCrds
+    # The KEDA add-on's CRDs, for a service that scales on its queue.
+    keda: KedaCrds | None = None
     ingress: IngressConfig | None = None
 
 

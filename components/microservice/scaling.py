@@ -6,10 +6,12 @@ sheds pods gradually. Either way the Deployment leaves `replicas` unset (see wor
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
 from components.config.service_spec import Autoscaling, QueueScaling
+from components.keda import KEDA_API_VERSION
 from components.microservice.scope import ServiceScope
 from components.rabbitmq import RABBITMQ_URL_KEY
 
@@ -18,7 +20,6 @@ apps = k8s.apps.v1
 
 SCALE_UP_PERIOD_SECONDS = 15
 SCALE_DOWN_PERIOD_SECONDS = 60
-KEDA_API_VERSION = "keda.sh/v1alpha1"
 # How often KEDA reads the queue, and how long an empty queue waits before scaling down.
 POLLING_SECONDS = 15
 
@@ -103,12 +104,13 @@ def trigger_authentication(scope: ServiceScope) -> str | None:
     if not scaling.enabled or scaling.queue is None or secret is None:
         return None
     name = _authentication_name(scope)
-    scope.custom_resource(
-        "trigger-authentication",
-        KEDA_API_VERSION,
-        "TriggerAuthentication",
-        {"secretTargetRef": [{"parameter": "host", "name": secret, "key": RABBITMQ_URL_KEY}]},
-        name,
+    k8s.apiextensions.CustomResource(
+        f"{scope.name}-trigger-authentication",
+        api_version=KEDA_API_VERSION,
+        kind="TriggerAuthentication",
+        metadata=scope.meta(name),
+        spec={"secretTargetRef": [{"parameter": "host", "name": secret, "key": RABBITMQ_URL_KEY}]},
+        opts=_keda_opts(scope, "TriggerAuthentication"),
     )
     return name
 
@@ -148,8 +150,17 @@ def _queue_scaler(
                 }
             ],
         },
-        opts=scope.k8s_opts(),
+        opts=_keda_opts(scope, "ScaledObject"),
     )
+
+
+def _keda_opts(scope: ServiceScope, kind: str) -> pulumi.ResourceOptions:
+    keda = scope.args.keda
+    if keda is None:
+        raise ValueError(
+            f"{scope.service}: autoscaling.queue needs the KEDA CRDs (MicroserviceArgs.keda)"
+        )
+    return pulumi.ResourceOptions.merge(scope.k8s_opts(), keda.wait_for(kind))
 
 
 def _authentication_name(scope: ServiceScope) -> str:

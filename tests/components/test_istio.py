@@ -8,6 +8,7 @@ import pytest
 from pulumi.runtime.mocks import MockResourceArgs
 
 from components.istio import ISTIO_CRDS
+from components.keda import KEDA_CRDS
 from tests.synthesis import PROJECT_DIR, copy_project, only
 from tools import istio_crds
 from tools.mocks import CRD_TYPE, SynthMocks
@@ -34,7 +35,8 @@ def test_every_istio_object_waits_for_the_read_of_its_crd(result: SynthResult) -
 
 def test_crds_are_read_through_the_clusters_provider(result: SynthResult) -> None:
     provider = only(result, K8S_PROVIDER)
-    assert {read.id for read in result.reads} == set(ISTIO_CRDS.values())
+    # The KEDA add-on's CRDs are read the same way (components/keda.py).
+    assert {read.id for read in result.reads} == {*ISTIO_CRDS.values(), *KEDA_CRDS.values()}
     assert all(read.provider == provider.urn for read in result.reads)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from components.config.loader import ConfigError, load_program_config
+from components.keda import KEDA_CRDS
 from tests.components.microservice.objects import app_deployments
 from tests.components.microservice.sources import APP_NS, service_names, service_spec
 from tests.synthesis import copy_project, edit_yaml, kube_object, kube_objects, only
@@ -133,3 +134,15 @@ def test_queue_scaling_needs_rabbitmq(tmp_path: Path) -> None:
         load_program_config(raw, "staging", project / "services")
     assert "services/catalog/service.yaml" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_keda_objects_wait_for_the_read_of_their_crd(production: SynthResult) -> None:
+    reads = {read.id: read.urn for read in production.reads}
+    keda = [
+        r for r in production.resources if keda_crds.is_keda(str(r.inputs.get("apiVersion", "")))
+    ]
+    assert len(keda) == 2
+    for resource in keda:
+        crd = KEDA_CRDS[(resource.inputs["apiVersion"], resource.inputs["kind"])]
+        assert reads[crd] in resource.dependencies, f"{resource.urn} does not wait for {crd}"
+        assert crd in keda_crds.crd_documents(), "the vendored CRDs serve what the mocks read"
