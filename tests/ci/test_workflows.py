@@ -966,7 +966,9 @@ def test_smoke_gate_precedes_production() -> None:
     assert any("plan-mesh" in c and "exec -i deployment/gateway" in c for c in checks), checks
     assert any("plan-local" in c for c in checks), checks
     assert (ROOT / "tools" / "smoke.py").is_file()
-    rollout = _step_index(smoke, _runs(r"kubectl .*rollout status"), "waits for rollouts")
+    rollout = _step_index(
+        smoke, _runs(r"kubectl .*wait deployment --all --for=condition=Available"), "waits"
+    )
     first_check = min(
         i for i, s in enumerate(smoke.steps) if "tools.smoke" in str(s.get("run", ""))
     )
