@@ -963,8 +963,8 @@ def test_smoke_gate_precedes_production() -> None:
     assert {"smoke-staging", "up-staging", "image", "test"} <= _ancestors(jobs, "up-production")
     checks = [str(s.get("run", "")) for s in smoke.steps if "tools.smoke" in str(s.get("run", ""))]
     assert any("plan-public" in c and "tools/smoke.py check" in c for c in checks), checks
-    assert any("plan-mesh" in c and "exec -i deployment/gateway" in c for c in checks), checks
-    assert any("plan-local" in c for c in checks), checks
+    assert any("plan-mesh" in c and 'exec -i "$(pod_of gateway)"' in c for c in checks), checks
+    assert any("plan-local" in c and "tools/smoke.py" in c for c in checks), checks
     assert (ROOT / "tools" / "smoke.py").is_file()
     rollout = _step_index(
         smoke, _runs(r"kubectl .*wait deployment --all --for=condition=Available"), "waits"
