@@ -973,3 +973,21 @@ def test_smoke_gate_precedes_production() -> None:
         i for i, s in enumerate(smoke.steps) if "tools.smoke" in str(s.get("run", ""))
     )
     assert rollout < first_check
+
+
+def test_ci_builds_the_rabbitmq_version_both_stacks_declare() -> None:
+    # CI builds the broker image once, from the Dockerfile's default RABBITMQ_TAG (no build
+    # argument), and both stacks deploy that digest: their rabbitmq.imageTag must be that tag,
+    # or the stack file would claim a version the cluster does not run.
+    dockerfile = (ROOT / "components" / "images" / "rabbitmq" / "Dockerfile").read_text("utf-8")
+    (default,) = re.findall(r"(?m)^ARG RABBITMQ_TAG=(\S+)$", dockerfile)
+    for stack in STACKS:
+        config = _load(ROOT / f"Pulumi.{stack}.yaml")["config"]
+        assert config["micromart:rabbitmq"]["imageTag"] == default, stack
+    (entry,) = [
+        e
+        for e in _main_job("image").spec["strategy"]["matrix"]["include"]
+        if e["image"] == "rabbitmq"
+    ]
+    assert "build-args" not in str(_main_job("image").spec), "the default tag is the built tag"
+    assert entry["context"] == "components/images/rabbitmq"
