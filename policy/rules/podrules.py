@@ -34,7 +34,6 @@ from .pods import (
     PodSite,
     exemption_annotations,
     namespace_matches,
-    object_namespace,
     pod_sites,
 )
 
@@ -67,7 +66,7 @@ class Issue(NamedTuple):
 @dataclass(frozen=True)
 class Context:
     args: ResourceValidationArgs
-    namespace: str
+    namespace: str  # of the object holding this pod spec ("" = none given)
     baseline_only: bool  # system namespace under a "baseline" rule: restricted parts relaxed
     multiple: bool  # more than one pod spec: messages name the spec's path
 
@@ -130,20 +129,18 @@ def workload_policy(
         sites = pod_sites(args.resource_type, args.props)
         if not sites:
             return
-        namespace = object_namespace(args.props)
-        in_system = (
-            system is not None
-            and full_schema is not None
-            and namespace_matches(
-                namespace, as_list(config_value(args, full_schema, EXEMPT_NAMESPACES))
-            )
-        )
-        if in_system and system == "skip":
-            return
         if exemption is not None and _exempted(args, name, sites, exemption):
             return
-        context = Context(args, namespace, in_system, len(sites) > 1)
+        patterns = (
+            as_list(config_value(args, full_schema, EXEMPT_NAMESPACES))
+            if system is not None and full_schema is not None
+            else ()
+        )
         for site in sites:
+            in_system = namespace_matches(site.namespace, patterns)
+            if in_system and system == "skip":
+                continue
+            context = Context(args, site.namespace, in_system, len(sites) > 1)
             for issue in check(site, context):
                 if site.partial and issue.absent:
                     continue

@@ -89,6 +89,7 @@ class PodSite:
     metadata: Mapping[str, Any]  # the pod template's own metadata (labels, annotations)
     partial: bool  # from a *Patch: absent fields keep the live object's values
     run_to_completion: bool  # Job-like: probes make no sense
+    namespace: str = ""  # of the nearest enclosing object ("" = none given); Lists nest objects
 
     def containers(self, *lists: str) -> list[SiteContainer]:
         """Containers of the given lists (all three by default), in manifest order."""
@@ -134,7 +135,8 @@ def object_kind(resource_type: str, props: Mapping[str, Any]) -> str:
 
 
 def object_namespace(props: Mapping[str, Any]) -> str:
-    namespace = dig(props, "metadata", "namespace")
+    metadata = _get(props, "metadata")
+    namespace = _get(metadata, "namespace") if isinstance(metadata, Mapping) else None
     return namespace if isinstance(namespace, str) else ""
 
 
@@ -145,6 +147,7 @@ def pod_sites(resource_type: str, props: Mapping[str, Any]) -> list[PodSite]:
     if resource_type.startswith("pulumi:providers:"):
         return []
     kind = object_kind(resource_type, props)
+    namespace = object_namespace(props)
     walker = _Walker(
         partial=resource_type.endswith("Patch"),
         job_like=kind in _JOB_KINDS,
@@ -153,9 +156,9 @@ def pod_sites(resource_type: str, props: Mapping[str, Any]) -> list[PodSite]:
         # A Pod is its own template; its spec counts even if it only sets pod-level fields.
         spec = as_mapping(_get(props, "spec"))
         if spec:
-            walker.record(("spec",), spec, as_mapping(_get(props, "metadata")))
+            walker.record(("spec",), spec, as_mapping(_get(props, "metadata")), namespace)
             return walker.found
-    walker.walk(props, (), EMPTY, 0)
+    walker.walk(props, (), EMPTY, 0, namespace)
     return walker.found
 
 
@@ -179,7 +182,11 @@ class _Walker:
         self.found: list[PodSite] = []
 
     def record(
-        self, path: tuple[str, ...], spec: Mapping[str, Any], metadata: Mapping[str, Any]
+        self,
+        path: tuple[str, ...],
+        spec: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        namespace: str,
     ) -> None:
         restart = _get(spec, "restartPolicy")
         self.found.append(
@@ -191,27 +198,40 @@ class _Walker:
                 run_to_completion=(
                     self.job_like or "jobTemplate" in path or restart in _RUN_TO_COMPLETION
                 ),
+                namespace=namespace,
             )
         )
 
-    def walk(self, node: Any, path: tuple[str, ...], parent: Mapping[str, Any], depth: int) -> None:
+    def walk(
+        self,
+        node: Any,
+        path: tuple[str, ...],
+        parent: Mapping[str, Any],
+        depth: int,
+        namespace: str,
+    ) -> None:
         if depth > _MAX_DEPTH:
             return
         if isinstance(node, Mapping):
             if _is_pod_spec(node, path):
-                self.record(path, node, as_mapping(_get(parent, "metadata")))
+                self.record(path, node, as_mapping(_get(parent, "metadata")), namespace)
                 return
+            if path and {"apiVersion", "kind"} <= set(node):
+                # An object nested in a List names its own namespace. A pod template's
+                # metadata.namespace is ignored by controllers, so it must not count (it would
+                # let a template claim a system namespace).
+                namespace = object_namespace(node) or namespace
             for key in list(node):
                 value = _get(node, str(key))
                 if isinstance(value, (Mapping, Sequence)) and not isinstance(value, str):
-                    self.walk(value, (*path, str(key)), node, depth + 1)
+                    self.walk(value, (*path, str(key)), node, depth + 1, namespace)
         elif isinstance(node, Sequence) and not isinstance(node, (str, bytes)):
             for index in range(len(node)):
                 try:
                     value = node[index]
                 except UnknownValueError:
                     continue
-                self.walk(value, (*path, str(index)), parent, depth + 1)
+                self.walk(value, (*path, str(index)), parent, depth + 1, namespace)
 
 
 def _is_pod_spec(node: Mapping[str, Any], path: tuple[str, ...]) -> bool:

@@ -152,3 +152,23 @@ def test_namespace_patterns_and_exemption_annotations() -> None:
     assert pods.exemption_annotations(unknown_checking_proxy(props)) == {
         "k8s-no-host-path-volumes": "reads /var/log"
     }
+
+
+def test_namespace_comes_from_the_enclosing_object_not_the_template() -> None:
+    template = {"metadata": {"namespace": "kube-system"}, "spec": SPEC}
+    props = {"metadata": {"namespace": "apps"}, "spec": {"template": template}}
+    assert [s.namespace for s in _sites("kubernetes:apps/v1:Deployment", props)] == ["apps"]
+    items = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"namespace": ns},
+            "spec": {"template": TEMPLATE},
+        }
+        for ns in ("apps", "messaging")
+    ]
+    listed = _sites("kubernetes:apps/v1:DeploymentList", {"items": items})
+    assert [(s.path, s.namespace) for s in listed] == [
+        ("items.0.spec.template.spec", "apps"),
+        ("items.1.spec.template.spec", "messaging"),
+    ]
