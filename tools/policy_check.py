@@ -61,6 +61,21 @@ def policy_resources(result: SynthResult) -> list[PolicyResource]:
     ]
 
 
+def policy_reads(result: SynthResult) -> list[PolicyResource]:
+    """What the program read (`.get`), with the state it read, as the stack policies see it."""
+    return [
+        PolicyResource(
+            urn=read.urn,
+            type=read.type,
+            name=read.name,
+            properties=read.plain_inputs(),
+            parent=read.parent,
+            provider=read.provider,
+        )
+        for read in result.reads
+    ]
+
+
 def level_problems(
     config: Mapping[str, Any], stack: str, policies: tuple[Policy, ...] = ALL_POLICIES
 ) -> list[str]:
@@ -127,6 +142,7 @@ def check_stack(result: SynthResult, project_dir: Path) -> list[Finding]:
             project=PROJECT,
             stack=result.stack,
             policy_config=config,
+            reads=policy_reads(result),
         )
     except PolicyPackError as error:
         # A pack that cannot boot would fail `pulumi preview` too; it is never a pass.
@@ -145,6 +161,7 @@ def preview_stack(result: SynthResult, project_dir: Path) -> Analysis:
             stack=result.stack,
             policy_config=checked_config(project_dir, result.stack),
             dry_run=True,
+            reads=policy_reads(result),
         )
     except PolicyPackError as error:
         raise ProgramError(f"policy pack failed: {error}") from error

@@ -129,6 +129,7 @@ def run_policy_pack(
     stack: str,
     policy_config: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
+    reads: Sequence[PolicyResource] = (),
 ) -> list[Violation]:
     """Analyze `resources` as `pulumi up` would (every value known) and return the diagnostics.
 
@@ -149,6 +150,7 @@ def run_policy_pack(
         policy_config=policy_config,
         timeout=timeout,
         dry_run=False,
+        reads=reads,
     )
     if analysis.undecided:
         listed = "\n  ".join(f"{u.policy} {u.urn}: {u.reason}" for u in analysis.undecided)
@@ -165,8 +167,16 @@ def analyze(
     policy_config: Mapping[str, Any] | None = None,
     timeout: float = 30.0,
     dry_run: bool = False,
+    reads: Sequence[PolicyResource] = (),
 ) -> Analysis:
-    """Like `run_policy_pack`, and at preview (`dry_run`) with unknowns kept as undecided."""
+    """Like `run_policy_pack`, and at preview (`dry_run`) with unknowns kept as undecided.
+
+    `reads` (resources the program read with `.get`, their properties the state read) go to
+    AnalyzeStack only: the engine analyzes registrations one by one, but the stack policies see
+    every resource of the new snapshot, reads included (pulumi/pulumi
+    pkg/resource/deploy/step_executor.go stores every step's new state in `news`;
+    step_generator.go `AnalyzeResources` sends all of `news`).
+    """
     with _running_pack(Path(pack_dir), project, stack, timeout, dry_run) as pack:
         pack.configure(project, stack, policy_config or {}, dry_run)
         by_urn = {resource.urn: resource for resource in resources}
@@ -174,10 +184,12 @@ def analyze(
         for resource in resources:
             response = pack.call("Analyze", _analyze_request(resource, by_urn))
             found.extend(_diagnostics(response, default_urn=resource.urn))
+        everything = [*resources, *reads]
+        by_urn = {resource.urn: resource for resource in everything}
         stack_request = analyzer_pb2.AnalyzeStackRequest(
-            resources=[_analyzer_resource(resource, by_urn) for resource in resources]
+            resources=[_analyzer_resource(resource, by_urn) for resource in everything]
         )
-        seconds = stack_call_seconds(timeout, len(resources))
+        seconds = stack_call_seconds(timeout, len(everything))
         response = pack.call("AnalyzeStack", stack_request, seconds=seconds)
         found.extend(_diagnostics(response, default_urn=""))
     violations = [item for item in found if isinstance(item, Violation)]

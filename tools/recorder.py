@@ -160,7 +160,8 @@ class RecordingMonitor(MockMonitor):
             provider=provider_urn(request.provider),
             dependencies=tuple(sorted(set(request.dependencies))),
             property_dependencies={},
-            inputs=json_format.MessageToDict(request.properties),
+            # For a read, the state the provider read: what the engine keeps as its outputs.
+            inputs=json_format.MessageToDict(response.properties),
             protect=False,
             custom=True,
             id=request.id,
