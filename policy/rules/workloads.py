@@ -10,6 +10,7 @@ The remaining Pod Security Standards controls are in `pod_security.py`.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -340,6 +341,22 @@ _SENSITIVE_HOST_PATHS = (
 )
 
 
+def _touches_sensitive(path: str) -> bool:
+    """A relative path, or one at, under or above a sensitive directory ("/var" holds /var/run)."""
+    if not path.startswith("/"):
+        return True
+    normalized = posixpath.normpath(path)
+    if normalized in ("/", "//"):
+        return True
+    return any(
+        normalized == sensitive
+        or normalized.startswith(sensitive + "/")
+        or sensitive.startswith(normalized + "/")
+        for sensitive in _SENSITIVE_HOST_PATHS
+        if sensitive != "/"
+    )
+
+
 def read_only_host_paths(site: PodSite) -> str | None:
     """The log-shipper exemption holds only for read-only mounts of non-sensitive host paths."""
     host_volumes = {}
@@ -348,8 +365,7 @@ def read_only_host_paths(site: PodSite) -> str | None:
         if volume.get("hostPath") is not None:
             host_volumes[str(volume.get("name"))] = dig(volume, "hostPath", "path")
     for name, path in host_volumes.items():
-        normalized = str(path).rstrip("/") or "/"
-        if not isinstance(path, str) or normalized in _SENSITIVE_HOST_PATHS:
+        if not isinstance(path, str) or _touches_sensitive(path):
             return f"hostPath volume '{name}' exposes {path!r}, which no exemption covers"
     for container in site.containers():
         for item in as_list(container.spec.get("volumeMounts")):
