@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_azure_native.containerservice as aks
 import pulumi_kubernetes as k8s
-from pulumi_azure_native import authorization
+from pulumi_azure_native import authorization, operationalinsights
 
 from components import kubeconfig as kubeconfig_login
 from components.azure import NETWORK_CONTRIBUTOR_ROLE_ID, Placement, role_definition_id
@@ -90,12 +90,17 @@ class Cluster(pulumi.ComponentResource):
                 workload_identity=aks.ManagedClusterSecurityProfileWorkloadIdentityArgs(
                     enabled=True
                 ),
+                defender=self._defender(name, args) if config.defender else None,
             ),
             # The managed KEDA add-on: event-driven ScaledObjects (notifications scales on its
             # RabbitMQ queue); its KEDA version follows the cluster's Kubernetes minor.
             workload_auto_scaler_profile=aks.ManagedClusterWorkloadAutoScalerProfileArgs(
                 keda=aks.ManagedClusterWorkloadAutoScalerProfileKedaArgs(enabled=True)
             ),
+            # The add-on's key is lower-case "azurepolicy" (AKS addon profile names).
+            addon_profiles={"azurepolicy": aks.ManagedClusterAddonProfileArgs(enabled=True)}
+            if config.azure_policy
+            else None,
             auto_upgrade_profile=aks.ManagedClusterAutoUpgradeProfileArgs(
                 upgrade_channel=config.auto_upgrade_channel,
                 node_os_upgrade_channel="NodeImage",
@@ -169,6 +174,29 @@ class Cluster(pulumi.ComponentResource):
                 "kubelet_object_id": self.kubelet_object_id,
                 "oidc_issuer_url": self.oidc_issuer_url,
             }
+        )
+
+    def _defender(
+        self, name: str, args: ClusterArgs
+    ) -> aks.ManagedClusterSecurityProfileDefenderArgs:
+        """Defender for Containers reports into a workspace of this stack."""
+        workspace = operationalinsights.Workspace(
+            f"{name}-logs",
+            args=operationalinsights.WorkspaceArgs(
+                workspace_name=f"log-micromart-{args.environment}",
+                resource_group_name=args.placement.resource_group_name,
+                location=args.placement.location,
+                tags=args.placement.tags,
+                sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
+                retention_in_days=30,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return aks.ManagedClusterSecurityProfileDefenderArgs(
+            log_analytics_workspace_resource_id=workspace.id,
+            security_monitoring=aks.ManagedClusterSecurityProfileDefenderSecurityMonitoringArgs(
+                enabled=True
+            ),
         )
 
     def _maintenance(

@@ -212,6 +212,9 @@ RULES = (
     Rule(r".*:ManagedCluster", r"agentPoolProfiles\[1\]\.count", ("cluster.userPool.minCount",)),
     Rule(r".*:ManagedCluster", r"agentPoolProfiles\[\d\]\.availabilityZones.*", ("cluster.zones",)),
     Rule(r".*:MaintenanceConfiguration", EXISTS, ("cluster.maintenanceWindow.*",)),
+    Rule(r".*:operationalinsights:Workspace", EXISTS, ("cluster.defender",)),
+    Rule(r".*:ManagedCluster", r"securityProfile\.defender\..*", ("cluster.defender",)),
+    Rule(r".*:ManagedCluster", r"addonProfiles\.azurepolicy\..*", ("cluster.azurePolicy",)),
     # Postgres.
     Rule(r".*:dbforpostgresql:.*", r"serverName", ("postgres.serverName",)),
     Rule(r".*:dbforpostgresql:Server", r"sku\.name", ("postgres.skuName",)),
@@ -331,7 +334,8 @@ def test_every_config_difference_reaches_the_resources(differences: list[Differe
 # Resources production adds for its private network (registry endpoint, NAT, upgrade window).
 PRIVATE_PRODUCTION = re.compile(
     r".*\$azure-native:(network:(PrivateEndpoint|PrivateDnsZoneGroup|NatGateway|PublicIPAddress)"
-    r"|privatedns:(PrivateZone|VirtualNetworkLink)|containerservice:MaintenanceConfiguration)::.*"
+    r"|privatedns:(PrivateZone|VirtualNetworkLink)|containerservice:MaintenanceConfiguration"
+    r"|operationalinsights:Workspace)::.*"
 )
 
 

@@ -204,6 +204,10 @@ class ClusterConfig(Strict):
     maintenance_window: MaintenanceWindowConfig | None = Field(
         default=None, alias="maintenanceWindow"
     )
+    # Microsoft Defender for Containers (sensor + a Log Analytics workspace) and the Azure Policy
+    # add-on (Gatekeeper with the subscription's Azure Policy assignments).
+    defender: bool = False
+    azure_policy: bool = Field(default=False, alias="azurePolicy")
 
     @field_validator("api_server_authorized_ip_ranges")
     @classmethod

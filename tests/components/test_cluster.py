@@ -264,3 +264,28 @@ def test_production_upgrades_run_in_the_configured_window(production: SynthResul
 
 def test_staging_has_no_maintenance_window(staging: SynthResult) -> None:
     assert of_type(staging, MAINTENANCE) == []
+
+
+WORKSPACE = "azure-native:operationalinsights:Workspace"
+
+
+def test_defender_and_azure_policy_follow_the_stack_file(result: SynthResult) -> None:
+    config = cluster_config(result.stack)
+    inputs = only(result, CLUSTER).plain_inputs()
+    defender = inputs["securityProfile"].get("defender")
+    if config.get("defender", False):
+        workspace = only(result, WORKSPACE)
+        assert defender == {
+            "logAnalyticsWorkspaceResourceId": workspace.id,
+            "securityMonitoring": {"enabled": True},
+        }
+        assert workspace.plain_inputs()["sku"] == {"name": "PerGB2018"}
+    else:
+        assert defender is None and of_type(result, WORKSPACE) == []
+    expected = {"azurepolicy": {"enabled": True}} if config.get("azurePolicy", False) else None
+    assert inputs.get("addonProfiles") == expected
+
+
+def test_production_turns_both_on() -> None:
+    config = cluster_config("production")
+    assert config["defender"] is True and config["azurePolicy"] is True
