@@ -50,6 +50,16 @@ def _sites(resource_type: str, props: dict[str, Any]) -> list[pods.PodSite]:
         ("kubernetes:core/v1:Pod", {"kind": "Pod", **TEMPLATE}, "spec"),
         ("kubernetes:v1:pod", {"kind": "pod", **TEMPLATE}, "spec"),
         ("kubernetes:core/v1:PodTemplate", {"template": TEMPLATE}, "template.spec"),
+        (
+            "kubernetes:apiextensions.k8s.io:CustomResource",
+            {"apiVersion": "apps/v1", "kind": "DEPLOYMENT", "spec": {"template": TEMPLATE}},
+            "spec.template.spec",
+        ),
+        (
+            "kubernetes:apiextensions.k8s.io:CustomResource",
+            {"apiVersion": "v1", "kind": "pod", **TEMPLATE},
+            "spec",
+        ),
         ("kubernetes:apps/v1:deployment", {"spec": {"template": TEMPLATE}}, "spec.template.spec"),
         (
             "kubernetes:argoproj.io/v1alpha1:Rollout",
