@@ -62,6 +62,11 @@ def check_service_internal_only(manifest: Manifest, _: ResourceValidationArgs) -
         yield "spec.type is ExternalName (a DNS alias that leaves the mesh)"
     elif service_type not in (None, "ClusterIP"):
         yield f"spec.type is {service_type!r}, not ClusterIP"
+    internal = manifest.annotations.get(INTERNAL_LB_ANNOTATION)
+    if manifest.patch and INTERNAL_LB_ANNOTATION in manifest.annotations and internal != "true":
+        # A patch that flips the annotation turns an internal load balancer into a public one
+        # without touching spec.type.
+        yield f"sets {INTERNAL_LB_ANNOTATION} to {internal!r}, exposing a load balancer publicly"
     if as_list(spec.get("externalIPs")):
         yield "spec.externalIPs is set (nodes accept traffic for those addresses)"
 

@@ -159,6 +159,51 @@ def _env_values(resource_type: str, props: Any) -> Iterator[tuple[str, str, Any]
                 yield where, str(variable.get("name", "?")), variable.get("value")
 
 
+# `--db-password=x`, `--token x`: a command-line flag whose name is secret-looking.
+_SECRET_FLAG = re.compile(r"^--?(?P<name>[A-Za-z][\w.-]*)(=(?P<value>.+))?$")
+
+
+def _known_elements(sequence: Any) -> list[Any]:
+    """Elements in order, None for an unknown one (computed at deploy, so not a literal)."""
+    found: list[Any] = []
+    for index in range(len(sequence)):
+        try:
+            found.append(sequence[index])
+        except UnknownValueError:
+            found.append(None)
+    return found
+
+
+def _argument_secrets(arguments: Any) -> Iterator[tuple[int, str]]:
+    """(index, reason) for container command/args entries that carry a secret literal."""
+    items = _known_elements(as_list(arguments))
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            continue
+        flag = _SECRET_FLAG.match(item)
+        if flag and key_is_secret(flag.group("name")):
+            value = flag.group("value")
+            if value is None and index + 1 < len(items) and isinstance(items[index + 1], str):
+                value = items[index + 1]
+            if value is not None and not _is_harmless(value):
+                yield index, f"flag {flag.group('name')!r} with a literal value"
+                continue
+        reason = secret_reason("arg", item)
+        if reason:
+            yield index, reason
+
+
+def _argument_findings(resource_type: str, props: Any) -> Iterator[str]:
+    for site in pod_sites(resource_type, props):
+        for container in site.containers():
+            for key in ("command", "args"):
+                for index, reason in _argument_secrets(container.spec.get(key)):
+                    yield (
+                        f"{site.path} {container.label} {key}[{index}] holds {reason}; read it "
+                        "from a mounted Secret"
+                    )
+
+
 def check_kubernetes_literals(args: ResourceValidationArgs) -> Iterator[str]:
     for manifest in manifests(args.resource_type, args.props):
         if manifest.is_kind("ConfigMap", ("",)):
@@ -166,6 +211,7 @@ def check_kubernetes_literals(args: ResourceValidationArgs) -> Iterator[str]:
                 reason = secret_reason(key, value)
                 if reason:
                     yield f"{manifest.label}: data {_show(key, reason)}"
+    yield from _argument_findings(args.resource_type, args.props)
     for where, name, value in _env_values(args.resource_type, args.props):
         reason = secret_reason(name, value)
         if reason:
