@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from tests.synthesis import PROJECT_DIR
+from tools.cli import GC_THRESHOLD
 from tools.synth import SynthResult, synthesize
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # As ./synth runs: every in-process synth here pays the same needless collections.
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 @pytest.fixture(scope="session")

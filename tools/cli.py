@@ -9,6 +9,7 @@ Exit codes: 0 compliant, 1 mandatory policy violation, 2 bad config or program e
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shutil
 import sys
@@ -153,5 +154,11 @@ def print_findings(findings: list[Finding]) -> None:
         print(f"  [{finding.level}] {finding.policy}: {finding.urn}\n      {finding.message}")
 
 
+# The program allocates hundreds of thousands of long-lived SDK objects (Args, Outputs, their
+# futures), which the default threshold (700) collects over and over for nothing. Measured on the
+# staging ./synth, paired fresh runs: 6.4 s -> 4.5 s CPU (see README, Benchmarks).
+GC_THRESHOLD = (50_000, 20, 100)
+
 if __name__ == "__main__":
+    gc.set_threshold(*GC_THRESHOLD)
     sys.exit(main())

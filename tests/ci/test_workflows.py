@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from components.build_context import content_tag
+
 ROOT = Path(__file__).resolve().parents[2]
 GITHUB = ROOT / ".github"
 WORKFLOW_DIR = GITHUB / "workflows"
@@ -848,7 +850,6 @@ def test_image_matrix_lists_every_image_the_program_deploys() -> None:
 
 def test_image_tag_follows_build_inputs_only(tmp_path: Path) -> None:
     """Two services in one context: each tag moves with its own files and the shared ones."""
-    script = GITHUB / "scripts" / "image-tag"
     dockerfile = "FROM x\nCOPY shared/ shared/\nCOPY {name}/app/ app/\n"
     files = {
         "a/Dockerfile": dockerfile.format(name="a"),
@@ -864,17 +865,10 @@ def test_image_tag_follows_build_inputs_only(tmp_path: Path) -> None:
         for name, text in files.items():
             (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / name).write_text(text, encoding="utf-8")
-        found = [
-            subprocess.run(
-                [str(script), ".", f"{service}/Dockerfile"],
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-            for service in ("a", "b")
-        ]
-        return found[0], found[1]
+        return (
+            content_tag(tmp_path, tmp_path / "a" / "Dockerfile"),
+            content_tag(tmp_path, tmp_path / "b" / "Dockerfile"),
+        )
 
     first = tags()
     assert all(re.fullmatch(r"src-[0-9a-f]{12}", tag) for tag in first)
@@ -884,6 +878,15 @@ def test_image_tag_follows_build_inputs_only(tmp_path: Path) -> None:
     assert tags({"a/app/new.py": "n = 1\n"})[0] != a_changed[0]
     shared = tags({"shared/runtime.py": "r = 2\n"})
     assert shared[0] != first[0] and shared[1] != first[1], "both contain the runtime"
+    # CI's script is the same function, from any working directory.
+    script = subprocess.run(
+        [str(GITHUB / "scripts" / "image-tag"), ".", "b/Dockerfile"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert script.stdout.strip() == shared[1]
 
 
 def test_scan_gates_the_push_and_every_pushed_image_is_signed() -> None:
