@@ -22,7 +22,7 @@ STACKS = ("staging", "production")
 
 @cache
 def pinned_version(stack: str) -> str:
-    """`micromart:cluster.kubernetesVersion` ("1.33") as the patch version the schemas use."""
+    """`micromart:cluster.kubernetesVersion` ("1.35") as the patch version the schemas use."""
     document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
     minor = str(document["config"]["micromart:cluster"]["kubernetesVersion"])
     return f"{minor}.0"

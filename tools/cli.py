@@ -3,7 +3,8 @@
 `--preview` runs it as `pulumi preview` on a new stack instead (every computed output unknown)
 and writes only build/<stack>/preview.json.
 
-Exit codes: 0 compliant, 1 mandatory policy violation, 2 bad config or program error.
+Exit codes: 0 compliant, 1 mandatory policy violation, 2 bad config or program error,
+130 interrupted (Ctrl-C). A failed or interrupted run leaves the previous build as it was.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tools.build_dir import BuildDirError, check_writable, publish, stack_lock
 from tools.opaque import not_checked
 from tools.policy_check import (
     Finding,
@@ -42,38 +44,55 @@ from tools.synth import (
 )
 
 EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
+# 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C.
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="synth", description=__doc__)
     parser.add_argument("--stack", default="staging")
     parser.add_argument("--project-dir", type=Path, default=Path.cwd())
-    parser.add_argument("--out", type=Path, default=Path("build"))
+    parser.add_argument(
+        "--out", type=Path, default=None, help="build folder (default: <project-dir>/build)"
+    )
     parser.add_argument("--preview", action="store_true", help="as `pulumi preview` on a new stack")
     args = parser.parse_args(argv)
+    project_dir = args.project_dir.resolve()
+    out = args.out if args.out is not None else project_dir / "build"
+    target = out / args.stack
     if args.preview:
-        return preview(args.project_dir, args.stack, args.out / args.stack)
+        return _guarded("preview", target, lambda: preview(project_dir, args.stack, target))
+    return _guarded("synth", target, lambda: synth(project_dir, args.stack, target))
+
+
+def synth(project_dir: Path, stack: str, target: Path) -> int:
     started = time.perf_counter()
-    try:
-        result = synthesize(args.project_dir, args.stack)
-        findings = check_stack(result, args.project_dir)
-        config = policy_config(args.project_dir, args.stack)
-        write_build(result, findings, args.out / args.stack, config)
-    except ProgramError as error:
-        print(f"synth: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    print_summary(result, findings, args.out / args.stack, time.perf_counter() - started)
+    result = synthesize(project_dir, stack)
+    findings = check_stack(result, project_dir)
+    write_build(result, findings, target, policy_config(project_dir, stack))
+    print_summary(result, findings, target, time.perf_counter() - started)
     return EXIT_VIOLATION if blocking(findings) else EXIT_OK
+
+
+def _guarded(command: str, target: Path, run: Callable[[], int]) -> int:
+    """Run under the stack's lock; every failure is one line and leaves the build as it was."""
+    try:
+        with stack_lock(target.parent, target.name):
+            check_writable(target.parent)
+            return run()
+    except (ProgramError, BuildDirError) as error:
+        return _fail(str(error), command)
+    except OSError as error:
+        return _fail(f"{target}: cannot write ({error.strerror or error}); unchanged", command)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; {target} is unchanged", command)
+        return EXIT_INTERRUPTED
 
 
 def preview(project_dir: Path, stack: str, target: Path) -> int:
     started = time.perf_counter()
-    try:
-        result = synthesize(project_dir, stack, preview=True)
-        analysis = preview_stack(result, project_dir)
-    except ProgramError as error:
-        print(f"preview: {error}", file=sys.stderr)
-        return EXIT_ERROR
+    result = synthesize(project_dir, stack, preview=True)
+    analysis = preview_stack(result, project_dir)
     document = preview_document(result, analysis)
     target.mkdir(parents=True, exist_ok=True)
     partial = target / ".preview.json.partial"
@@ -101,34 +120,29 @@ def preview_document(result: SynthResult, analysis: Analysis) -> dict[str, Any]:
     }
 
 
+def _fail(message: str, command: str = "synth") -> int:
+    print(f"{command}: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def write_build(
     result: SynthResult,
     findings: list[Finding],
     target: Path,
     config: dict[str, Any] | None = None,
 ) -> None:
-    """Write into a sibling folder, then swap: a failed run leaves the last build intact."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.partial"
-    retired = target.parent / f".{target.name}.previous"
-    for leftover in (staging, retired):
-        shutil.rmtree(leftover, ignore_errors=True)
-    staging.mkdir()
-    try:
-        _write_json(staging / "plan.json", plan_document(result))
-        _write_json(staging / "outputs.json", result.outputs)
-        _write_json(staging / "policy.json", policy_document(result, findings, config or {}))
+    """Write a new version beside the last build, then swap: a failed run changes nothing."""
+
+    def write(folder: Path) -> None:
+        _write_json(folder / "plan.json", plan_document(result))
+        _write_json(folder / "outputs.json", result.outputs)
+        _write_json(folder / "policy.json", policy_document(result, findings, config or {}))
         for relative, document in manifest_documents(result).items():
-            path = staging / "manifests" / relative
+            path = folder / "manifests" / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if target.exists():
-        target.rename(retired)
-    staging.rename(target)
-    shutil.rmtree(retired, ignore_errors=True)
+
+    publish(target, write)
 
 
 def _write_json(path: Path, document: Any) -> None:

@@ -6,7 +6,6 @@ This is the harness behind `make synth` and the tests: same program, same config
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import runpy
 import sys
@@ -17,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import wait_for_rpcs
 
+from components.config.errors import ConfigError
 from tools.mocks import SynthMocks
+from tools.project_config import load_stack_config
 from tools.recorder import (
     SECRET_PLACEHOLDER,
     UNKNOWN,
@@ -71,25 +71,11 @@ class SynthResult:
 
 
 def read_stack_file(project_dir: Path, stack: str) -> StackInput:
-    """Turn `Pulumi.<stack>.yaml` into the string map Pulumi hands a program."""
-    path = project_dir / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise ProgramError(f"{path.name}: no such stack file")
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    config: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in (document.get("config") or {}).items():
-        full_key = key if ":" in key else f"{PROJECT}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            # Ciphertext only the Pulumi service can decrypt; the program sees an opaque secret.
-            config[full_key] = SECRET_PLACEHOLDER
-            secret_keys.append(full_key)
-        elif isinstance(value, (dict, list)):
-            config[full_key] = json.dumps(value)
-        elif isinstance(value, bool):
-            config[full_key] = "true" if value else "false"
-        else:
-            config[full_key] = str(value)
+    """`Pulumi.<stack>.yaml` checked as the CLI would, then the string map it hands a program."""
+    try:
+        config, secret_keys = load_stack_config(project_dir, stack, SECRET_PLACEHOLDER)
+    except ConfigError as error:
+        raise ProgramError(str(error)) from None
     return StackInput(config=config, secret_keys=tuple(secret_keys))
 
 

@@ -9,8 +9,9 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 # Unknown keys are almost always typos; a typo that silently falls back to a default is the
-# kind of mistake that reaches production, so every model forbids them.
-STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+# kind of mistake that reaches production, so every model forbids them. Strict types: `true`
+# is not the number 1 and `"3"` is not 3; lists stay lists (see `ListOf`).
+STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=False, strict=True)
 
 
 class Strict(BaseModel):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from components.config.base import (
     Digest,
@@ -18,7 +19,9 @@ from components.config.base import (
 )
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
-# Variables the platform injects itself; a spec setting them would silently lose.
+# Variables the platform injects itself (the Microservice component's container env and
+# ConfigMap; tests/components/config/test_bad_input.py checks every injected name is covered);
+# a spec setting one would silently lose to the platform's value.
 RESERVED_ENV = frozenset(
     {
         "PORT",
@@ -29,6 +32,51 @@ RESERVED_ENV = frozenset(
         "LOG_LEVEL",
     }
 )
+RESERVED_ENV_PATTERNS = (
+    # One per declared callee: UPSTREAM_<SERVICE>_URL.
+    re.compile(r"^UPSTREAM_"),
+    # The kubelet's own: KUBERNETES_SERVICE_HOST, and the service links of every Service in the
+    # namespace (<SVC>_SERVICE_HOST, <SVC>_SERVICE_PORT[_<NAME>], <SVC>_PORT[_<N>_TCP...]).
+    re.compile(r"^KUBERNETES_"),
+    re.compile(r"_SERVICE_(HOST|PORT)(_[A-Z0-9_]+)?$"),
+    re.compile(r"_PORT_[0-9]+_(TCP|UDP|SCTP)(_[A-Z]+)?$"),
+)
+# Envoy and the Istio agent bind 15000-15090 in every injected pod (admin 15000, outbound
+# 15001, inbound 15006, HBONE 15008, telemetry 15020, health 15021, DNS 15053, Prometheus
+# 15090): https://istio.io/latest/docs/ops/deployment/application-requirements/
+ISTIO_RESERVED_PORTS = range(15000, 15091)
+# The restricted Pod Security Standard drops every capability, so a non-root app cannot bind
+# below 1024 (no NET_BIND_SERVICE).
+PRIVILEGED_PORTS = range(1, 1024)
+
+
+def platform_env(name: str) -> bool:
+    """Whether the platform (or Kubernetes) sets `name` in every service's container."""
+    return name in RESERVED_ENV or any(p.search(name) for p in RESERVED_ENV_PATTERNS)
+
+
+def _no_platform_env(env: dict[str, str]) -> dict[str, str]:
+    taken = sorted(name for name in env if platform_env(name))
+    if taken:
+        raise ValueError(f"{', '.join(taken)} is set by the platform; choose another name")
+    return env
+
+
+def _app_port(port: int) -> int:
+    if port in ISTIO_RESERVED_PORTS:
+        raise ValueError(
+            f"{port} is reserved by the Istio sidecar (15000-15090); choose another port"
+        )
+    if port in PRIVILEGED_PORTS:
+        raise ValueError(
+            f"{port} is below 1024, which a non-root container under the restricted Pod "
+            "Security Standard cannot bind; use e.g. 8080"
+        )
+    return port
+
+
+AppEnv = Annotated[dict[EnvName, str], AfterValidator(_no_platform_env)]
+AppPort = Annotated[Port, AfterValidator(_app_port)]
 
 
 class Probes(Strict):
@@ -157,20 +205,40 @@ class BlueGreen(Strict):
         return self.blue if track == "blue" else self.green
 
 
+def _check_route_order(routes: tuple[Route, ...]) -> tuple[Route, ...]:
+    # The gateway's VirtualService lists the routes in this order and Istio takes the first
+    # whose prefix matches the request path as a string: a route after a shorter prefix of it
+    # never receives traffic.
+    for later, route in enumerate(routes):
+        for earlier in range(later):
+            prefix = routes[earlier].prefix
+            if route.prefix == prefix:
+                raise ValueError(f"[{later}] prefix '{prefix}' repeats [{earlier}]")
+            if route.prefix.startswith(prefix):
+                raise ValueError(
+                    f"[{later}] prefix '{route.prefix}' is shadowed by [{earlier}] "
+                    f"'{prefix}' listed before it (Istio takes the first match); list the "
+                    "longer prefix first"
+                )
+    return routes
+
+
 class ServiceSpec(Strict):
     name: DnsLabel
     description: str = Field(min_length=1)
-    port: Port = 8080
+    port: AppPort = 8080
     probes: Probes
     resources: ResourceRequirements
     replicas: int = Field(default=2, ge=1, le=100)
     autoscaling: Autoscaling = Autoscaling()
-    calls: tuple[DnsLabel, ...] = ()
+    calls: Annotated[tuple[DnsLabel, ...], Field(strict=False)] = ()
     postgres: Postgres | None = None
     rabbitmq: bool = False
     public: bool = False
-    routes: tuple[Route, ...] = ()
-    env: dict[EnvName, str] = {}
+    routes: Annotated[
+        tuple[Route, ...], Field(strict=False), AfterValidator(_check_route_order)
+    ] = ()
+    env: AppEnv = {}
     traffic: Traffic = Traffic()
     canary: Canary | None = None
     image: ImagePin | None = None
@@ -195,9 +263,6 @@ class ServiceSpec(Strict):
                 )
         if self.autoscaling.queue is not None and not self.rabbitmq:
             raise ValueError("autoscaling.queue: scaling on a RabbitMQ queue needs rabbitmq: true")
-        reserved = sorted(RESERVED_ENV.intersection(self.env))
-        if reserved:
-            raise ValueError(f"env: {', '.join(reserved)} is set by the platform")
         return self
 
     @property
@@ -219,7 +284,7 @@ class ServiceOverride(Strict):
     replicas: int | None = Field(default=None, ge=1, le=100)
     resources: ResourceRequirements | None = None
     autoscaling: AutoscalingOverride | None = None
-    env: dict[EnvName, str] | None = None
+    env: AppEnv | None = None
     canary: Canary | None = None
     image: ImagePin | None = None
     blue_green: BlueGreen | None = Field(default=None, alias="blueGreen")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from components.config.base import (
     CpuQuantity,
@@ -17,6 +18,7 @@ from components.config.base import (
     ResourceRequirements,
     Strict,
 )
+from components.config.kubernetes_versions import check_aks_version, check_istio_revision
 from components.config.service_spec import ServiceOverride
 
 # Regions with availability zones and both AKS and PostgreSQL Flexible Server zone-redundant HA.
@@ -50,7 +52,27 @@ AZURE_LOCATIONS = frozenset(
 )
 
 MIN_ISTIO_MINOR = 30
-Cidr = Annotated[str, Field(pattern=r"^[0-9./]+$")]
+
+
+def _cidr_text(value: str) -> str:
+    # ipaddress reads a bare address as a /32: without this, "10.40.0.0" would be a one-host
+    # network that no subnet fits in, reported as a confusing containment error.
+    if "/" not in value:
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(
+                f"'{value}' is not an IPv4 CIDR: write <address>/<prefix length>"
+            ) from None
+        raise ValueError(f"'{value}' has no prefix length: write it as {value}/<prefix length>")
+    try:
+        ipaddress.IPv4Network(value)
+    except ValueError as error:
+        raise ValueError(f"'{value}' is not an IPv4 CIDR ({error})") from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr_text)]
 Uuid = Annotated[
     str,
     Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
@@ -118,7 +140,7 @@ def _network(cidr: str, label: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(cidr)
     except ValueError as error:
-        raise ValueError(f"{label}: '{cidr}' is not a valid IPv4 CIDR ({error})") from None
+        raise ValueError(f"{label}: '{cidr}' is not an IPv4 CIDR ({error})") from None
 
 
 class NodePoolConfig(Strict):
@@ -170,7 +192,7 @@ _NOT_INTERNET = tuple(
 
 
 class ClusterConfig(Strict):
-    kubernetes_version: Annotated[str, Field(pattern=r"^1\.(2[5-9]|3[0-7])$")] = Field(
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{1,2}$")] = Field(
         alias="kubernetesVersion"
     )
     sku_tier: Literal["Free", "Standard", "Premium"] = Field(default="Standard", alias="skuTier")
@@ -180,9 +202,17 @@ class ClusterConfig(Strict):
     )
     istio_revision: Annotated[str, Field(pattern=r"^asm-1-[0-9]+$")] = Field(alias="istioRevision")
 
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _aks_still_creates(cls, version: str, info: ValidationInfo) -> str:
+        # "Today" comes from the caller so a test can pin the date the table is read at.
+        context = info.context if isinstance(info.context, dict) else {}
+        check_aks_version(version, context.get("today") or date.today())
+        return version
+
     @field_validator("istio_revision")
     @classmethod
-    def _cni_by_default(cls, revision: str) -> str:
+    def _cni_by_default(cls, revision: str, info: ValidationInfo) -> str:
         # Namespaces enforce the restricted Pod Security Standard, which rejects the privileged
         # istio-init container; from asm-1-30 the add-on redirects traffic with Istio CNI instead.
         if int(revision.rsplit("-", 1)[1]) < MIN_ISTIO_MINOR:
@@ -190,15 +220,20 @@ class ClusterConfig(Strict):
                 f"'{revision}' injects a privileged istio-init container that restricted Pod "
                 f"Security rejects; use asm-1-{MIN_ISTIO_MINOR} or later (Istio CNI by default)"
             )
+        version = info.data.get("kubernetes_version")
+        if version is not None:
+            check_istio_revision(revision, version)
         return revision
 
-    admin_group_object_ids: tuple[Uuid, ...] = Field(default=(), alias="adminGroupObjectIds")
-    zones: tuple[Zone, ...] = ()
+    admin_group_object_ids: Annotated[tuple[Uuid, ...], Field(strict=False)] = Field(
+        default=(), alias="adminGroupObjectIds"
+    )
+    zones: Annotated[tuple[Zone, ...], Field(strict=False)] = ()
     system_pool: NodePoolConfig = Field(alias="systemPool")
     user_pool: NodePoolConfig = Field(alias="userPool")
     # Public CIDRs (CI egress, operators) allowed to reach the API server; empty = anyone, which
     # the policy pack rejects.
-    api_server_authorized_ip_ranges: tuple[Cidr, ...] = Field(
+    api_server_authorized_ip_ranges: Annotated[tuple[Cidr, ...], Field(strict=False)] = Field(
         default=(), alias="apiServerAuthorizedIpRanges", max_length=MAX_AUTHORIZED_RANGES
     )
     maintenance_window: MaintenanceWindowConfig | None = Field(

@@ -67,7 +67,7 @@ def test_endpoint_subnet_must_not_overlap() -> None:
         (["10.0.0.0/24"], "overlaps a private range"),
         (["0.0.0.0/0"], "wider than /8"),
         (["20.1.2.3/24"], "not an IPv4 CIDR"),
-        (["any"], "should match pattern"),
+        (["any"], "'any' is not an IPv4 CIDR"),
     ],
 )
 def test_authorized_ranges_must_be_public_cidrs(ranges: list[str], rule: str) -> None:
