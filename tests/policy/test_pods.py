@@ -182,3 +182,15 @@ def test_namespace_comes_from_the_enclosing_object_not_the_template() -> None:
         ("items.0.spec.template.spec", "apps"),
         ("items.1.spec.template.spec", "messaging"),
     ]
+
+
+def test_a_container_security_setting_wins_over_the_pods() -> None:
+    """The kubelet's rule: the container's field where set, else the pod's."""
+    spec = {
+        "securityContext": {"runAsUser": 0, "runAsNonRoot": False},
+        "containers": [{"name": "app", "image": "x", "securityContext": {"runAsUser": 1000}}],
+    }
+    (site,) = _sites("kubernetes:core/v1:Pod", {"spec": spec})
+    (container,) = site.containers()
+    assert site.security(container, "runAsUser") == 1000
+    assert site.security(container, "runAsNonRoot") is False
