@@ -74,6 +74,8 @@ def publish(target: Path, write: Callable[[Path], None]) -> None:
     parent = target.parent
     _ensure_dir(parent)
     version = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    # mkdtemp makes it private (0700); a build is read by CI's artifact upload and by people.
+    version.chmod(0o755)
     link = parent / f".{target.name}.link"
     try:
         write(version)

@@ -210,6 +210,7 @@ def test_the_build_is_swapped_with_one_rename(
     assert seen_during_write == [True], "the old build stays readable while the new is written"
     assert renames == [(".staging.link", "staging")]
     assert target.is_symlink() and target.resolve() != first
+    assert target.resolve().stat().st_mode & 0o777 == 0o755
     assert not first.exists(), "the old version is removed after the swap"
     assert sorted(p.name for p in target.parent.iterdir()) == [
         target.resolve().name,
