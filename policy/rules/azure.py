@@ -28,7 +28,6 @@ from .builder import (
     config_value,
     dig,
     is_true,
-    resource_policy,
     schema,
     show_number,
     shown,
@@ -172,8 +171,8 @@ def _tls_value(configuration: PolicyResource) -> str | None:
 
 
 def check_postgres_tls_enforced(args: StackValidationArgs) -> Iterator[Finding]:
-    configurations = [r for r in args.resources if r.resource_type == POSTGRES_CONFIGURATION]
-    for server in (r for r in args.resources if r.resource_type == POSTGRES_SERVER):
+    configurations = [r for r in args.resources if _postgres_kind(r.resource_type, "Configuration")]
+    for server in (r for r in args.resources if _is_postgres_server(r.resource_type)):
         values = [
             value
             for value in (_tls_value(c) for c in configurations if configures_server(c, server))
@@ -424,11 +423,25 @@ def check_privileged_role_scope(args: ResourceValidationArgs) -> Iterator[str]:
 
 _AZURE = ("azure",)
 
+
+# Any API version of the resource: an explicit-version token is the same Azure resource.
+def _is_registry(resource_type: str) -> bool:
+    return is_azure(resource_type, "containerregistry", "Registry")
+
+
+def _is_cluster(resource_type: str) -> bool:
+    return is_azure(resource_type, "containerservice", "ManagedCluster")
+
+
+def _is_postgres_server(resource_type: str) -> bool:
+    return is_azure(resource_type, "dbforpostgresql", "Server")
+
+
 POLICIES: tuple[Policy, ...] = (
-    resource_policy(
+    matching_policy(
         name="acr-admin-user-disabled",
         description="The container registry's shared admin user is disabled.",
-        resource_types=[REGISTRY],
+        applies=_is_registry,
         check=check_acr_admin_user_disabled,
         severity=Severity.HIGH,
         remediation=(
@@ -437,21 +450,21 @@ POLICIES: tuple[Policy, ...] = (
         ),
         tags=(*_AZURE, "acr"),
     ),
-    resource_policy(
+    matching_policy(
         name="acr-anonymous-pull-disabled",
         description="The container registry does not allow anonymous pulls.",
-        resource_types=[REGISTRY],
+        applies=_is_registry,
         check=check_acr_anonymous_pull_disabled,
         severity=Severity.HIGH,
         remediation="Set anonymous_pull_enabled=False (or leave it unset).",
         tags=(*_AZURE, "acr"),
     ),
-    resource_policy(
+    matching_policy(
         name="aks-entra-id-azure-rbac",
         description=(
             "The AKS cluster uses Kubernetes RBAC with managed Entra ID integration and Azure RBAC."
         ),
-        resource_types=[MANAGED_CLUSTER],
+        applies=_is_cluster,
         check=check_aks_entra_id_azure_rbac,
         severity=Severity.HIGH,
         remediation=(
@@ -460,19 +473,19 @@ POLICIES: tuple[Policy, ...] = (
         ),
         tags=(*_AZURE, "aks"),
     ),
-    resource_policy(
+    matching_policy(
         name="aks-local-accounts-disabled",
         description="The AKS cluster has local (certificate) accounts disabled.",
-        resource_types=[MANAGED_CLUSTER],
+        applies=_is_cluster,
         check=check_aks_local_accounts_disabled,
         severity=Severity.HIGH,
         remediation="Set disable_local_accounts=True so every access goes through Entra ID.",
         tags=(*_AZURE, "aks"),
     ),
-    resource_policy(
+    matching_policy(
         name="aks-network-policy-enabled",
         description="The AKS cluster runs a network policy engine so NetworkPolicies are enforced.",
-        resource_types=[MANAGED_CLUSTER],
+        applies=_is_cluster,
         check=check_aks_network_policy,
         severity=Severity.HIGH,
         remediation=(
@@ -480,10 +493,10 @@ POLICIES: tuple[Policy, ...] = (
         ),
         tags=(*_AZURE, "aks"),
     ),
-    resource_policy(
+    matching_policy(
         name="postgres-private-access-only",
         description="The PostgreSQL server is reachable only through its private network.",
-        resource_types=[POSTGRES_SERVER],
+        applies=_is_postgres_server,
         check=check_postgres_private_access,
         severity=Severity.CRITICAL,
         remediation=(
@@ -492,13 +505,13 @@ POLICIES: tuple[Policy, ...] = (
         ),
         tags=(*_AZURE, "postgres"),
     ),
-    resource_policy(
+    matching_policy(
         name="postgres-backup-policy",
         description=(
             "The PostgreSQL server keeps backups long enough and geo-redundantly where the stack "
             "requires it."
         ),
-        resource_types=[POSTGRES_SERVER],
+        applies=_is_postgres_server,
         check=check_postgres_backup,
         severity=Severity.HIGH,
         remediation=(
