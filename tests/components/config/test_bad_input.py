@@ -136,6 +136,16 @@ def _env(service: str, name: str, value: str = "x") -> Edit:
     return spec_set(service, f"env.{name}", value)
 
 
+def _alias_bomb(levels: int = 7) -> str:
+    """Each level lists the previous ten times: tiny text, 10**7 values once expanded."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+ALIAS_BOMB = _alias_bomb()
+
 # -- the corpus, by class ----------------------------------------------------------------------
 
 CASES = [
@@ -518,6 +528,49 @@ CASES = [
         ORDERS,
         "",
         "not valid YAML at column",
+    ),
+    Case(
+        "spec-alias-bomb",
+        "yaml-syntax",
+        write(ORDERS, ALIAS_BOMB),
+        ORDERS,
+        "",
+        "expands to more than 100000 values",
+    ),
+    Case(
+        "stack-merge-key",
+        "yaml-syntax",
+        text(STAGING, "    sku: Standard", "    <<: {sku: Standard}"),
+        STAGING,
+        "config.micromart:registry",
+        "YAML merge keys (<<) are not supported",
+        line_of="<<:",
+    ),
+    Case(
+        "stack-key-without-name",
+        "shape",
+        text(STAGING, "  micromart:logLevel: debug", "  'micromart:': debug"),
+        STAGING,
+        "micromart:",
+        "configuration keys should be of the form",
+        line_of="'micromart:'",
+    ),
+    Case(
+        "stack-unknown-namespace",
+        "shape",
+        text(STAGING, "  micromart:logLevel: debug", "  micromat:logLevel: debug"),
+        STAGING,
+        "micromat:logLevel",
+        "unknown config namespace 'micromat'",
+        line_of="micromat:logLevel",
+    ),
+    Case(
+        "stack-null-services",
+        "strict-types",
+        stack_set("micromart:services", "", None),
+        STAGING,
+        "micromart:services",
+        "must be of type 'object'",
     ),
     Case(
         "stack-alias-to-nowhere",
