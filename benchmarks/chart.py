@@ -39,10 +39,12 @@ def draw(report: Mapping[str, Any], target: Path) -> Path:
 
 def _evaluation(ax: Axes, evaluation: Mapping[str, Any]) -> None:
     commands = evaluation["commands"]
-    labels = [label for _, label in _EVALUATION_BARS]
-    seconds = [commands[key]["seconds"]["median"] for key, _ in _EVALUATION_BARS]
-    memory = [commands[key]["peak_rss_mib"]["median"] for key, _ in _EVALUATION_BARS]
-    bars = ax.bar(labels, seconds, color=["#9aa5b1", "#7b8794", "#3e7cb1", "#1f4e79"])
+    bars_shown = [(key, label) for key, label in _EVALUATION_BARS if key in commands]
+    labels = [label for _, label in bars_shown]
+    seconds = [commands[key]["seconds"]["median"] for key, _ in bars_shown]
+    memory = [commands[key]["peak_rss_mib"]["median"] for key, _ in bars_shown]
+    colors = ["#9aa5b1", "#7b8794", "#3e7cb1", "#1f4e79"][: len(labels)]
+    bars = ax.bar(labels, seconds, color=colors)
     for bar, mib in zip(bars, memory, strict=True):
         ax.annotate(
             f"{bar.get_height():.2f} s\n{mib:.0f} MiB",
