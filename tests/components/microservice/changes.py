@@ -29,6 +29,22 @@ def pin_catalog_image(config: dict[str, Any]) -> None:
     set_service_override(config, "catalog", "image", {"tag": "2.0.1"})
 
 
+# Distinct values, so two settings wired to each other's field cannot pass.
+CATALOG_OUTLIER_DETECTION = {
+    "consecutive5xxErrors": 7,
+    "intervalSeconds": 10,
+    "baseEjectionSeconds": 45,
+    "maxEjectionPercent": 30,
+}
+
+
+def tune_catalog_outlier_detection(project: Path) -> None:
+    def edit(spec: dict[str, Any]) -> None:
+        spec.setdefault("traffic", {})["outlierDetection"] = dict(CATALOG_OUTLIER_DETECTION)
+
+    edit_yaml(project / "services" / "catalog" / "service.yaml", edit)
+
+
 def set_catalog_env(config: dict[str, Any]) -> None:
     set_service_override(config, "catalog", "env", {"FEATURE_FLAG": "on"})
 
@@ -62,4 +78,10 @@ INDEPENDENCE_CASES: dict[str, tuple[StackEdit | None, ProjectEdit | None, Visibl
     # Config reaches the pod through envFrom, so the container itself stays the same; the
     # ConfigMap and the pod template's config hash change (test_workload checks both).
     "stack-env": (set_catalog_env, None, lambda before, after: before == after),
+    # Routing lives in the DestinationRule; the pod is untouched (test_traffic checks the rule).
+    "spec-outlier-detection": (
+        None,
+        tune_catalog_outlier_detection,
+        lambda before, after: before == after,
+    ),
 }

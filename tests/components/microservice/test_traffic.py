@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from components.microservice import traffic
+from tests.components.microservice.changes import CATALOG_OUTLIER_DETECTION
 from tests.components.microservice.objects import (
     app_deployments,
     assert_hpa_and_replicas_consistent,
@@ -242,3 +244,16 @@ def test_every_route_carries_its_services_timeout_and_retries(
             assert retries["retryOn"] == setting("Retries", "retries", "retryOn"), where
             routes += 1
     assert routes == len(service_names()) + len(PUBLIC_PREFIXES)
+
+
+def test_outlier_detection_settings_each_reach_their_own_field(
+    catalog_change: Callable[[str], SynthResult],
+) -> None:
+    result = catalog_change("spec-outlier-detection")
+    rule = destination_rules_by_host(result)[f"catalog.{APP_NS}.svc.cluster.local"]
+    outlier = rule["spec"]["trafficPolicy"]["outlierDetection"]
+    expected = CATALOG_OUTLIER_DETECTION
+    assert outlier["consecutive5xxErrors"] == expected["consecutive5xxErrors"]
+    assert seconds(outlier["interval"]) == expected["intervalSeconds"]
+    assert seconds(outlier["baseEjectionTime"]) == expected["baseEjectionSeconds"]
+    assert outlier["maxEjectionPercent"] == expected["maxEjectionPercent"]
