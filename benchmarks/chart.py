@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 _EVALUATION_BARS = (
-    ("import_pulumi", "import pulumi"),
-    ("import_sdks", "import every SDK\nthe program uses"),
-    ("staging", "./synth staging"),
-    ("production", "./synth production"),
+    ("import_pulumi", "import\npulumi"),
+    ("import_sdks", "import the\nprogram's SDKs"),
+    ("staging", "./synth\nstaging"),
+    ("production", "./synth\nproduction"),
 )
 
 

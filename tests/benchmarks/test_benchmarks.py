@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks import cli, critical_path, generator
+from benchmarks import critical_path, generator
 from benchmarks.stats import least_squares
+from tests.benchmarks import background
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    out = tmp_path_factory.mktemp("bench")
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert cli.main(["--quick", "--out", str(out)]) == 0
-    return out, printed.getvalue()
+def quick_run(request: pytest.FixtureRequest) -> tuple[Path, str]:
+    """`python -m benchmarks --quick`, started in the background when collection ended."""
+    return background.started(request.config).wait()
 
 
 @pytest.fixture(scope="module")
