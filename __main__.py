@@ -118,6 +118,7 @@ services = {
             istio=istio,
             keda=keda,
             ingress=stack.ingress if spec.public else None,
+            secret_env=config.secret_env_of(spec.name),
         ),
     )
     for spec in config.services

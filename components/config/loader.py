@@ -51,6 +51,9 @@ class ProgramConfig:
     stack: StackConfig
     services: tuple[ServiceSpec, ...]
     services_dir: Path
+    # Per service, the env names the stack set with `config set --secret --path`: their values
+    # must never reach a ConfigMap (readable by anyone who may read the namespace's config).
+    secret_env: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def service(self, name: str) -> ServiceSpec:
         return next(spec for spec in self.services if spec.name == name)
@@ -58,6 +61,9 @@ class ProgramConfig:
     def callers_of(self, name: str) -> tuple[str, ...]:
         """Who declared `name` in their calls: the only sources its policies admit."""
         return tuple(spec.name for spec in self.services if name in spec.calls)
+
+    def secret_env_of(self, name: str) -> frozenset[str]:
+        return self.secret_env.get(name, frozenset())
 
 
 def stack_file(stack_name: str) -> str:
@@ -127,7 +133,24 @@ def load_program_config(
         stack=stack,
         services=tuple(spec for _, spec in merged),
         services_dir=services_dir,
+        secret_env=_secret_env(stack, sources),
     )
+
+
+def _secret_env(stack: StackConfig, sources: _Sources) -> dict[str, frozenset[str]]:
+    # Only the stack can hold secrets (a spec's plain secret is refused above). Without the stack
+    # file the engine only says the whole key is secret: then every env value under it is one.
+    full_key = f"{PROJECT}:services"
+    secret_env: dict[str, frozenset[str]] = {}
+    for folder, override in stack.services.items():
+        names = frozenset(
+            name
+            for name in (override.env or {})
+            if sources.is_secret((full_key, folder, "env", name))
+        )
+        if names:
+            secret_env[folder] = names
+    return secret_env
 
 
 # -- the stack ------------------------------------------------------------------------------

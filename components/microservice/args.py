@@ -54,6 +54,8 @@ class MicroserviceArgs:
     # The KEDA add-on's CRDs, for a service that scales on its queue.
     keda: KedaCrds | None = None
     ingress: IngressConfig | None = None
+    # Names in spec.env whose values are Pulumi secrets: they go to a Secret, not the ConfigMap.
+    secret_env: frozenset[str] = frozenset()
 
 
 def service_host(service: str, namespace: str) -> str:

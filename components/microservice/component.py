@@ -34,8 +34,8 @@ class Microservice(pulumi.ComponentResource):
         )
         self.image = service_image(scope)
         account = security.service_account(scope)
-        config = workload.config_map(scope)
-        tracks = self._tracks(scope, account, config)
+        env = workload.env_sources(scope)
+        tracks = self._tracks(scope, account, env)
         workload.cluster_service(scope)
         scaling.trigger_authentication(scope)
         workload.disruption_budget(scope)
@@ -54,7 +54,7 @@ class Microservice(pulumi.ComponentResource):
         self,
         scope: ServiceScope,
         account: k8s.core.v1.ServiceAccount,
-        config: k8s.core.v1.ConfigMap,
+        env: workload.EnvSources,
     ) -> list[k8s.apps.v1.Deployment]:
         """The Deployments traffic is split between, each with its autoscaler."""
         spec = scope.args.spec
@@ -63,16 +63,16 @@ class Microservice(pulumi.ComponentResource):
             for track in BLUE_GREEN_TRACKS:
                 pin = spec.blue_green.image(track)
                 image = scope.reference(pin) if pin is not None else self.image
-                deployment = workload.deployment(scope, track, image, account, config)
+                deployment = workload.deployment(scope, track, image, account, env)
                 if spec.autoscaling.enabled:
                     scaling.autoscaler(scope, deployment, track)
                 deployments.append(deployment)
             return deployments
-        stable = workload.deployment(scope, "stable", self.image, account, config)
+        stable = workload.deployment(scope, "stable", self.image, account, env)
         if spec.autoscaling.enabled:
             scaling.autoscaler(scope, stable)
         deployments = [stable]
         if spec.canary is not None and spec.canary.weight > 0:
             canary = scope.prebuilt(spec.canary.tag)
-            deployments.append(workload.deployment(scope, "canary", canary, account, config))
+            deployments.append(workload.deployment(scope, "canary", canary, account, env))
         return deployments

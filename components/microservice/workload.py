@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components import kube
 from components.microservice.args import (
@@ -24,7 +27,21 @@ apps = k8s.apps.v1
 meta = k8s.meta.v1
 
 
+# The keyed digest's key length: long enough that the annotation cannot be guessed offline.
+DIGEST_KEY_LENGTH = 48
+
+
+@dataclass(frozen=True)
+class EnvSources:
+    """Where the container's environment comes from, and what rolls the pods when it changes."""
+
+    config: core.ConfigMap
+    secret: core.Secret | None
+    digest: pulumi.Input[str]
+
+
 def environment(scope: ServiceScope) -> dict[str, str]:
+    """The plain environment: what the ConfigMap holds (never a secret env value)."""
     spec = scope.args.spec
     upstreams = {
         upstream_env(callee): f"http://{service_host(callee, scope.args.namespace_name)}"
@@ -35,8 +52,9 @@ def environment(scope: ServiceScope) -> dict[str, str]:
         required.append("DATABASE_URL")
     if spec.rabbitmq:
         required.append("RABBITMQ_URL")
+    plain = {key: value for key, value in spec.env.items() if key not in scope.args.secret_env}
     return {
-        **spec.env,
+        **plain,
         **upstreams,
         "SERVICE_NAME": spec.name,
         "LOG_LEVEL": scope.args.log_level,
@@ -44,9 +62,24 @@ def environment(scope: ServiceScope) -> dict[str, str]:
     }
 
 
+def secret_environment(scope: ServiceScope) -> dict[str, str]:
+    env = scope.args.spec.env
+    return {key: env[key] for key in sorted(scope.args.secret_env) if key in env}
+
+
 def config_digest(scope: ServiceScope) -> str:
     data = json.dumps(environment(scope), sort_keys=True).encode()
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+def env_sources(scope: ServiceScope) -> EnvSources:
+    config = config_map(scope)
+    secrets = secret_environment(scope)
+    if not secrets:
+        return EnvSources(config=config, secret=None, digest=config_digest(scope))
+    return EnvSources(
+        config=config, secret=env_secret(scope, secrets), digest=_keyed_digest(scope, secrets)
+    )
 
 
 def config_map(scope: ServiceScope) -> core.ConfigMap:
@@ -58,9 +91,39 @@ def config_map(scope: ServiceScope) -> core.ConfigMap:
     )
 
 
-def _secret_env(scope: ServiceScope) -> list[core.EnvVarArgs]:
+def env_secret(scope: ServiceScope, secrets: dict[str, str]) -> core.Secret:
+    return core.Secret(
+        f"{scope.name}-env",
+        metadata=scope.meta(f"{scope.service}-env"),
+        type="Opaque",
+        string_data={key: pulumi.Output.secret(value) for key, value in secrets.items()},
+        opts=scope.k8s_opts(),
+    )
+
+
+def _keyed_digest(scope: ServiceScope, secrets: dict[str, str]) -> pulumi.Output[str]:
+    # A plain hash of a secret is readable by anyone who may read Deployments (far more people
+    # than may read Secrets) and a short password falls to an offline dictionary attack on it.
+    # An HMAC under a random key that lives only in the (encrypted) Pulumi state still changes
+    # whenever a value changes, yet says nothing about the value without that key. The digest
+    # derives from a secret, so Pulumi also keeps it encrypted in state.
+    key = random.RandomPassword(
+        f"{scope.name}-env-digest-key",
+        args=random.RandomPasswordArgs(length=DIGEST_KEY_LENGTH, special=False),
+        opts=pulumi.ResourceOptions(parent=scope.component),
+    )
+    data = json.dumps({"plain": environment(scope), "secret": secrets}, sort_keys=True).encode()
+    digest = key.result.apply(
+        lambda secret_key: hmac.new(secret_key.encode(), data, hashlib.sha256).hexdigest()[:16]
+    )
+    return pulumi.Output.secret(digest)
+
+
+def _secret_env(scope: ServiceScope, secret: core.Secret | None) -> list[core.EnvVarArgs]:
     spec, platform = scope.args.spec, scope.args.platform
-    refs = []
+    refs: list[tuple[str, pulumi.Input[str]]] = []
+    if secret is not None:
+        refs.extend((key, kube.name_of(secret)) for key in secret_environment(scope))
     if spec.postgres is not None and platform.postgres_secret is not None:
         refs.append(("DATABASE_URL", platform.postgres_secret))
     if spec.rabbitmq and platform.rabbitmq_secret is not None:
@@ -77,7 +140,7 @@ def _secret_env(scope: ServiceScope) -> list[core.EnvVarArgs]:
 
 
 def _container(
-    scope: ServiceScope, image: pulumi.Input[str], config: core.ConfigMap
+    scope: ServiceScope, image: pulumi.Input[str], env: EnvSources
 ) -> core.ContainerArgs:
     spec = scope.args.spec
     _, tmp_mount = kube.tmp_volume()
@@ -88,11 +151,11 @@ def _container(
         ports=[core.ContainerPortArgs(name=HTTP_PORT_NAME, container_port=spec.port)],
         env=[
             core.EnvVarArgs(name="PORT", value=str(spec.port)),
-            *_secret_env(scope),
+            *_secret_env(scope, env.secret),
         ],
         env_from=[
             core.EnvFromSourceArgs(
-                config_map_ref=core.ConfigMapEnvSourceArgs(name=kube.name_of(config))
+                config_map_ref=core.ConfigMapEnvSourceArgs(name=kube.name_of(env.config))
             )
         ],
         resources=kube.resources(
@@ -128,7 +191,7 @@ def deployment(
     track: str,
     image: pulumi.Input[str],
     service_account: core.ServiceAccount,
-    config: core.ConfigMap,
+    env: EnvSources,
 ) -> apps.Deployment:
     service = scope.service
     name = service if track == "stable" else f"{service}-{track}"
@@ -150,9 +213,9 @@ def deployment(
                     labels=pod_labels,
                     annotations={
                         "kubectl.kubernetes.io/default-container": service,
-                        # envFrom is read at pod start only: a config change must roll the
-                        # pods, so the template carries a digest of the ConfigMap's data.
-                        CONFIG_HASH_ANNOTATION: config_digest(scope),
+                        # Env is read at pod start only: a config change must roll the pods,
+                        # so the template carries a digest of the ConfigMap's and Secret's data.
+                        CONFIG_HASH_ANNOTATION: env.digest,
                     },
                 ),
                 spec=core.PodSpecArgs(
@@ -161,7 +224,7 @@ def deployment(
                     security_context=kube.pod_security_context(),
                     termination_grace_period_seconds=30,
                     topology_spread_constraints=kube.spread_constraints(scope.selector(track)),
-                    containers=[_container(scope, image, config)],
+                    containers=[_container(scope, image, env)],
                     volumes=[tmp_volume],
                 ),
             ),

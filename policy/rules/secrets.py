@@ -8,7 +8,9 @@ secrets, so image references and config checksums pass.
 Secret *objects* are meant to hold secrets; there the question is whether the value came from a
 Pulumi secret (a generated password, `config.require_secret`) or is a literal typed into the
 program. The engine's policy API unwraps secrets before a policy sees them, so the evidence is the
-property dependency: a literal has none.
+property dependency: a literal has none. A value from the stack's secret config has none either,
+so such a Secret is declared in the stack's policy config (`stackSecrets`: namespace, name and the
+exact keys), where a reviewer sees it and policy.json echoes it; nothing else is let through.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from pulumi_policy import Policy, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from .builder import Finding, Severity, as_list, as_mapping, stack_policy
+from .builder import Finding, Severity, as_list, as_mapping, config_value, schema, stack_policy
 from .kinds import manifests, matching_policy
 from .pods import pod_sites
 
@@ -241,7 +243,46 @@ def _decoded(value: Any) -> Any:
         return value
 
 
+STACK_SECRETS_SCHEMA = schema(
+    stackSecrets={
+        "type": "array",
+        "default": [],
+        "description": (
+            "Secrets whose values come from the stack's secret config (`pulumi config set "
+            "--secret`): the engine unwraps secrets before a policy sees them and config has no "
+            "property dependency, so each such Secret and its exact keys are declared here."
+        ),
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["namespace", "name", "keys"],
+            "properties": {
+                "namespace": {"type": "string", "minLength": 1},
+                "name": {"type": "string", "minLength": 1},
+                "keys": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": {"type": "string", "minLength": 1},
+                },
+            },
+        },
+    },
+)
+
+
+def _declared_stack_secrets(args: StackValidationArgs) -> set[tuple[str, str, str]]:
+    declared = set()
+    for item in as_list(config_value(args, STACK_SECRETS_SCHEMA, "stackSecrets")):
+        entry = as_mapping(item)
+        namespace, name = entry.get("namespace"), entry.get("name")
+        for key in as_list(entry.get("keys")):
+            declared.add((str(namespace), str(name), str(key)))
+    return declared
+
+
 def check_secret_literals(args: StackValidationArgs) -> Iterator[Finding]:
+    declared = _declared_stack_secrets(args)
     for resource in args.resources:
         for manifest in manifests(resource.resource_type, resource.props):
             if not manifest.is_kind("Secret", ("",)):
@@ -250,13 +291,16 @@ def check_secret_literals(args: StackValidationArgs) -> Iterator[Finding]:
                 if resource.property_dependencies.get(field):
                     continue  # computed from another resource: a generated or fetched secret
                 for key, raw in _known_items(manifest.body.get(field)):
+                    if (manifest.namespace, manifest.name, str(key)) in declared:
+                        continue  # declared as fed from the stack's secret config
                     value = _decoded(raw) if decode else raw
                     reason = secret_reason(str(key), value)
                     if reason:
                         yield Finding(
                             resource.urn,
                             f"{manifest.label}: {field} {_show(str(key), reason)} typed into the "
-                            "program",
+                            "program (if it comes from the stack's secret config, declare it in "
+                            "the stack's policy config: stackSecrets)",
                         )
 
 
@@ -281,9 +325,10 @@ POLICIES: tuple[Policy, ...] = (
         check=check_secret_literals,
         severity=Severity.HIGH,
         remediation=(
-            "Generate the value (pulumi_random) or read it with config.require_secret and pass "
-            "the Output into stringData."
+            "Generate the value (pulumi_random), or keep it in the stack's secret config and "
+            "declare the Secret's keys under stackSecrets in policy/config/<stack>.json."
         ),
         tags=_TAGS,
+        config_schema=STACK_SECRETS_SCHEMA,
     ),
 )

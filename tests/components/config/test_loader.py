@@ -52,6 +52,21 @@ def test_env_overrides_merge_key_by_key() -> None:
     }
 
 
+def test_without_the_stack_file_every_env_value_of_a_secret_key_is_secret() -> None:
+    # The engine only says the whole `micromart:services` key is secret; which leaf was `secure:`
+    # is unknown, so every stack env value is kept out of the ConfigMap (spec env never is secret).
+    raw = dict(read_stack_file(PROJECT_DIR, "staging").config)
+    raw["micromart:services"] = '{"orders": {"env": {"FEATURE_X": "on", "API_TOKEN": "t"}}}'
+    config = load_program_config(
+        raw, "staging", PROJECT_DIR / "services", secret_keys=["micromart:services"]
+    )
+    assert config.secret_env_of("orders") == {"FEATURE_X", "API_TOKEN"}
+    assert config.secret_env_of("catalog") == frozenset()
+    raw["micromart:services"] = '{"orders": {"env": {"FEATURE_X": "on"}}}'
+    plain = load_program_config(raw, "staging", PROJECT_DIR / "services")
+    assert plain.secret_env_of("orders") == frozenset()
+
+
 def test_callers_follow_the_specs() -> None:
     config = _load("staging")
     assert config.callers_of("catalog") == ("gateway", "orders")
