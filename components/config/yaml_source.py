@@ -10,6 +10,7 @@ stack files with (yaml.v3) refuses repeated keys as well ("mapping key ... alrea
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,16 @@ Path_ = tuple[str | int, ...]
 MAX_VALUES = 100_000
 _TAG = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {f"{_TAG}{name}" for name in ("str", "int", "float", "bool", "null")}
+# The YAML 1.2 core schema (spec 1.2.2, section 10.3.2), which the Pulumi CLI's Go YAML library
+# (gopkg.in/yaml.v3, resolve.go `resolve`) follows for untyped values such as stack config.
+# PyYAML resolves plain scalars by YAML 1.1, where `no`, `on`, `1_000`, `0b1`, `1:30` and `012`
+# are booleans or numbers and `1e3` or `0o17` are text.
+_CORE_NULL = re.compile(r"null|Null|NULL|~|")
+_CORE_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False}
+_CORE_BOOL["FALSE"] = False
+_CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_CORE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_CORE_SPECIAL_FLOAT = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 
 
 @dataclass(frozen=True)
@@ -156,11 +167,61 @@ class _Walker:
             )
         if node.tag == f"{_TAG}float" and not math.isfinite(float(_yaml_float(node.value))):
             raise self._error(path, f"'{node.value}' is not a finite number", node)
+        if node.style is None and not _same_in_both_yaml_versions(node):
+            raise self._error(path, _ambiguity_rule(node), node)
         if node.style is None and node.tag != f"{_TAG}str":
             self.texts[path] = str(node.value)
 
     def _error(self, path: Path_, rule: str, node: Node) -> ConfigError:
         return ConfigError(self.label, dotted(path), rule, line=node.start_mark.line + 1)
+
+
+def core_schema_value(text: str) -> Any:
+    """What an unquoted scalar means under the YAML 1.2 core schema."""
+    if _CORE_NULL.fullmatch(text):
+        return None
+    if text in _CORE_BOOL:
+        return _CORE_BOOL[text]
+    if _CORE_INT.fullmatch(text):
+        return int(text, 0) if text[:2] in ("0o", "0x") else int(text, 10)
+    if _CORE_FLOAT.fullmatch(text) or _CORE_SPECIAL_FLOAT.fullmatch(text):
+        return _yaml_float(text)
+    return text
+
+
+def _yaml_1_1_value(node: ScalarNode) -> Any:
+    constructor = yaml.SafeLoader("")
+    try:
+        return constructor.construct_object(node, deep=True)
+    finally:
+        constructor.dispose()
+
+
+def _same_in_both_yaml_versions(node: ScalarNode) -> bool:
+    # One file, two readers: the synth (PyYAML) and the Pulumi CLI (YAML 1.2). A value they read
+    # differently would pass offline and be another value, or a type error, in a real `up`.
+    core = core_schema_value(node.value)
+    legacy = _yaml_1_1_value(node)
+    if type(core) is not type(legacy):
+        return False
+    if isinstance(core, float) and math.isnan(core):
+        return math.isnan(legacy)
+    return bool(core == legacy)
+
+
+def _ambiguity_rule(node: ScalarNode) -> str:
+    legacy = _yaml_1_1_value(node)
+    core = core_schema_value(node.value)
+    if isinstance(legacy, bool):
+        fix = f"write {str(legacy).lower()}"
+    elif isinstance(legacy, int | float):
+        fix = f"write {legacy}"
+    else:
+        fix = f"write {core!r} as a plain decimal number"
+    return (
+        f"'{node.value}' is {legacy!r} in YAML 1.1 but {core!r} in YAML 1.2, which the Pulumi CLI "
+        f"reads: {fix} if that is what you mean, or quote it to keep it text"
+    )
 
 
 def _yaml_float(text: str) -> float:
