@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import azure, istio, networking, pod_security, rbac, resilience, secrets, workloads
+from . import (
+    azure,
+    cluster_control,
+    istio,
+    networking,
+    pod_security,
+    rbac,
+    resilience,
+    secrets,
+    workloads,
+)
 
 ALL_POLICIES: tuple[Policy, ...] = (
     *workloads.POLICIES,
@@ -19,6 +29,7 @@ ALL_POLICIES: tuple[Policy, ...] = (
     *istio.POLICIES,
     *rbac.POLICIES,
     *secrets.POLICIES,
+    *cluster_control.POLICIES,
 )
 
 __all__ = ["ALL_POLICIES"]

@@ -22,6 +22,7 @@ from pulumi_policy import EnforcementLevel, Policy
 from policy.rules import (
     ALL_POLICIES,
     azure,
+    cluster_control,
     istio,
     networking,
     pod_security,
@@ -45,6 +46,7 @@ MODULES = {
     "istio": istio,
     "rbac": rbac,
     "secrets": secrets,
+    "cluster_control": cluster_control,
 }
 
 
