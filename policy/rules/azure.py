@@ -315,6 +315,39 @@ def check_postgres_firewall_closed(args: ResourceValidationArgs) -> Iterator[str
         yield f"the range {start}-{end} opens the server to public addresses"
 
 
+# Service tags and wildcards that stand for every address on the internet in an NSG rule.
+_ANY_SOURCE_TAGS = frozenset({"*", "internet", "any"})
+
+
+def _nsg_rule_problem(rule: Any) -> str | None:
+    props = as_mapping(rule)
+    inbound = str(props.get("direction", "")).lower() == "inbound"
+    allowed = str(props.get("access", "")).lower() == "allow"
+    if not (inbound and allowed):
+        return None
+    sources = [props.get("sourceAddressPrefix"), *as_list(props.get("sourceAddressPrefixes"))]
+    texts = [str(source).strip() for source in sources if source is not None]
+    if any(text.lower() in _ANY_SOURCE_TAGS for text in texts):
+        return f"admits {', '.join(texts)} inbound"
+    networks = [network for network in map(parse_network, texts) if network is not None]
+    if networks and covers_public_internet(networks):
+        return f"admits the whole internet ({', '.join(texts)}) inbound"
+    return None
+
+
+def check_nsg_no_internet_inbound(args: ResourceValidationArgs) -> Iterator[str]:
+    # A NetworkSecurityGroup carries its rules inline; a SecurityRule is one rule on its own.
+    if azure_type(args.resource_type) == ("network", "SecurityRule"):
+        rules: list[Any] = [args.props]
+    else:
+        rules = list(as_list(args.props.get("securityRules")))
+    for index, rule in enumerate(rules):
+        problem = _nsg_rule_problem(rule)
+        if problem:
+            name = as_mapping(rule).get("name") or f"#{index}"
+            yield f"security rule '{name}' {problem}"
+
+
 def check_postgres_tls_setting(args: ResourceValidationArgs) -> Iterator[str]:
     name = str(args.props.get("configurationName") or "").lower()
     value = str(args.props.get("value", "")).strip()
@@ -599,6 +632,21 @@ POLICIES: tuple[Policy, ...] = (
         severity=Severity.HIGH,
         remediation='Set require_secure_transport to "on" and ssl_min_protocol_version to TLSv1.2.',
         tags=(*_AZURE, "postgres"),
+    ),
+    matching_policy(
+        name="azure-nsg-no-internet-inbound",
+        description=(
+            "No network security group rule allows inbound traffic from any address or the "
+            "Internet service tag."
+        ),
+        applies=lambda t: is_azure(t, "network", "NetworkSecurityGroup", "SecurityRule"),
+        check=check_nsg_no_internet_inbound,
+        severity=Severity.CRITICAL,
+        remediation=(
+            "Name the source ranges that need access (CI runners, operators) or reach the "
+            "service through the Istio ingress gateway; AKS manages its own node NSG rules."
+        ),
+        tags=(*_AZURE, "network"),
     ),
     matching_policy(
         name="storage-account-secure",

@@ -320,6 +320,10 @@ def check_persistent_volume_host_path(args: ResourceValidationArgs) -> Iterator[
     if spec.get("hostPath") is not None:
         path = dig(spec, "hostPath", "path")
         yield f"PersistentVolume is backed by hostPath {path if isinstance(path, str) else ''}"
+    if spec.get("local") is not None:
+        local_path = dig(spec, "local", "path")
+        shown_path = local_path if isinstance(local_path, str) else ""
+        yield f"PersistentVolume is backed by the node-local path {shown_path}"
 
 
 # Paths whose read access alone gives away the node (credentials, runtime sockets, everything).
