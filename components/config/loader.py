@@ -122,6 +122,7 @@ def load_program_config(
     specs = _read_specs(services_dir)
     _check_overrides_name_services(stack, specs, sources)
     _check_image_digests(stack, specs, sources)
+    _check_names_match_folders(specs, services_dir)
     merged = tuple(
         (folder, _merge_spec(folder, document, stack, sources, services_dir))
         for folder, document in specs.items()
@@ -379,6 +380,20 @@ def _check_dockerfiles(
                 "",
                 f"missing: {PROJECT}:images.build is true, so the image is built from "
                 f"{services_dir.name}/{folder}/ (or pin one with image.tag)",
+            )
+
+
+def _check_names_match_folders(specs: Mapping[str, YamlDocument], services_dir: Path) -> None:
+    # Before the spec model runs: a copied spec still naming its origin would otherwise be
+    # reported by whichever rule first trips over the wrong name (e.g. "may not call itself").
+    for folder, document in specs.items():
+        name = document.data.get("name") if isinstance(document.data, Mapping) else None
+        if isinstance(name, str) and name != folder:
+            raise ConfigError(
+                _spec_label(folder, services_dir),
+                "name",
+                f"'{name}' must match its folder '{folder}'",
+                line=document.line_of(("name",)),
             )
 
 

@@ -396,9 +396,18 @@ CASES = [
         "spec-duplicate-name",
         "value-rules",
         spec_set("notifications", "name", "orders"),
-        "services/orders/service.yaml",
+        "services/notifications/service.yaml",
         "name",
-        "'orders' is already declared by services/notifications/service.yaml",
+        "'orders' must match its folder 'notifications'",
+    ),
+    Case(
+        # A spec copied from a callee keeps its name: blame the name, not the self-call it implies.
+        "spec-name-of-a-callee",
+        "value-rules",
+        spec_set("orders", "name", "catalog"),
+        ORDERS,
+        "name",
+        "'catalog' must match its folder 'orders'",
     ),
     Case(
         "spec-missing-probes",
