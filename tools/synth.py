@@ -145,9 +145,13 @@ def _evaluate(project_dir: Path, loop: asyncio.AbstractEventLoop) -> None:
     try:
         try:
             runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
-        finally:
+        except Exception:
             # Drain what was queued (at least the root Stack) even when the program failed.
+            # Not on Ctrl-C (a BaseException): the interrupt may have cut a registration in half,
+            # and waiting for its RPC would hang the run forever instead of exiting 130.
             loop.run_until_complete(wait_for_rpcs())
+            raise
+        loop.run_until_complete(wait_for_rpcs())
     except pulumi.RunError as error:
         raise ProgramError(str(error)) from None
     except Exception as error:
