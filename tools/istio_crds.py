@@ -25,18 +25,26 @@ ISTIO_GROUP_SUFFIX = ".istio.io"
 # Keys whose value is a map of subschemas, and keys whose value is one or a list of subschemas.
 _SCHEMA_MAPS = ("properties", "patternProperties")
 _SUBSCHEMAS = ("items", "additionalProperties", "not", "anyOf", "oneOf", "allOf")
-# What the API server accepts in an object's metadata that this program could write.
-_OBJECT_META: Mapping[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name"],
-    "properties": {
-        "name": {"type": "string"},
-        "namespace": {"type": "string"},
-        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-    },
-}
+
+
+def object_meta(*required: str) -> Mapping[str, Any]:
+    """What the API server accepts in an object's metadata that this program could write."""
+    text = {"type": "string"}
+    text_map = {"type": "object", "additionalProperties": text}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(required),
+        "properties": {
+            "name": text,
+            "namespace": text,
+            "labels": text_map,
+            "annotations": text_map,
+        },
+    }
+
+
+_OBJECT_META = object_meta("name")
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,10 @@ def validation_errors(document: Mapping[str, Any]) -> list[str]:
         return [f"{api_version} {kind}: no such kind in the Istio CRDs"]
     if not crd.served:
         return [f"{api_version} {kind}: version not served"]
-    validator = _validator(api_version, kind)
+    return schema_errors(_validator(api_version, kind), document)
+
+
+def schema_errors(validator: Any, document: Mapping[str, Any]) -> list[str]:
     return sorted(
         f"{'.'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
         for error in validator.iter_errors(document)
@@ -99,13 +110,22 @@ def validation_errors(document: Mapping[str, Any]) -> list[str]:
 
 @cache
 def _validator(api_version: str, kind: str) -> Any:
-    crd = crd_versions()[(api_version, kind)]
-    root = dict(structural_to_json_schema(crd.schema))
+    return object_validator(crd_versions()[(api_version, kind)].schema, api_version, kind)
+
+
+def object_validator(
+    schema: Mapping[str, Any],
+    api_version: str,
+    kind: str,
+    metadata: Mapping[str, Any] = _OBJECT_META,
+) -> Any:
+    """A strict validator for whole objects of a CRD version: unknown fields are errors."""
+    root = dict(structural_to_json_schema(schema))
     root["properties"] = {
         **root.get("properties", {}),
         "apiVersion": {"const": api_version},
         "kind": {"const": kind},
-        "metadata": _OBJECT_META,
+        "metadata": metadata,
     }
     root["required"] = sorted({*root.get("required", ()), "apiVersion", "kind", "metadata"})
     root["additionalProperties"] = False

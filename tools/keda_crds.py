@@ -12,24 +12,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
 import yaml
 
-from tools.istio_crds import structural_to_json_schema
+from tools.istio_crds import object_meta, object_validator, schema_errors
 
 CRD_DIR = Path(__file__).resolve().parent / "schemas" / "keda"
 KEDA_GROUP = "keda.sh"
-_OBJECT_META: Mapping[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name", "namespace"],
-    "properties": {
-        "name": {"type": "string"},
-        "namespace": {"type": "string"},
-        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-    },
-}
+_OBJECT_META = object_meta("name", "namespace")
 
 
 def is_keda(api_version: str) -> bool:
@@ -65,21 +54,10 @@ def validation_errors(document: Mapping[str, Any]) -> list[str]:
     key = (str(document.get("apiVersion", "")), str(document.get("kind", "")))
     if key not in served_schemas():
         return [f"{key[0]} {key[1]}: not served by the vendored KEDA CRDs"]
-    return sorted(
-        f"{'.'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
-        for error in _validator(*key).iter_errors(document)
-    )
+    return schema_errors(_validator(*key), document)
 
 
 @cache
 def _validator(api_version: str, kind: str) -> Any:
-    root = dict(structural_to_json_schema(served_schemas()[(api_version, kind)]))
-    root["properties"] = {
-        **root.get("properties", {}),
-        "apiVersion": {"const": api_version},
-        "kind": {"const": kind},
-        "metadata": _OBJECT_META,
-    }
-    root["required"] = sorted({*root.get("required", ()), "apiVersion", "kind", "metadata"})
-    root["additionalProperties"] = False
-    return jsonschema.Draft7Validator(root)
+    schema = served_schemas()[(api_version, kind)]
+    return object_validator(schema, api_version, kind, _OBJECT_META)

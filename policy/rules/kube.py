@@ -16,7 +16,7 @@ from typing import Any
 from pulumi_policy import PolicyResource
 
 from .builder import EMPTY, as_list, as_mapping, dig
-from .pods import CONTAINER_LISTS, carries_pods, pod_sites
+from .pods import CONTAINER_LISTS, Container, carries_pods, pod_sites
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -63,23 +63,6 @@ def pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def pod_labels(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any]:
     return as_mapping(dig(pod_template(resource_type, props), "metadata", "labels"))
-
-
-@dataclass(frozen=True)
-class Container:
-    """One container of a pod spec, tagged with the list it came from."""
-
-    kind: str  # "container", "initContainer" or "ephemeralContainer"
-    name: str
-    spec: Mapping[str, Any]
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind} '{self.name}'"
-
-    @property
-    def security_context(self) -> Mapping[str, Any]:
-        return as_mapping(self.spec.get("securityContext"))
 
 
 def containers(spec: Mapping[str, Any], *, include_init: bool = True) -> list[Container]:

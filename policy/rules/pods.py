@@ -26,8 +26,8 @@ from .builder import EMPTY, as_list, as_mapping, dig
 __all__ = [
     "CONTAINER_LISTS",
     "EXEMPTION_PREFIX",
+    "Container",
     "PodSite",
-    "SiteContainer",
     "carries_pods",
     "exemption_annotations",
     "is_opaque_component",
@@ -59,7 +59,7 @@ EXEMPTION_PREFIX = "exempt.policy.micromart.io/"
 
 
 @dataclass(frozen=True)
-class SiteContainer:
+class Container:
     """One container of a pod spec, tagged with the list it came from."""
 
     kind: str  # "container", "initContainer" or "ephemeralContainer"
@@ -91,7 +91,7 @@ class PodSite:
     run_to_completion: bool  # Job-like: probes make no sense
     namespace: str = ""  # of the nearest enclosing object ("" = none given); Lists nest objects
 
-    def containers(self, *lists: str) -> list[SiteContainer]:
+    def containers(self, *lists: str) -> list[Container]:
         """Containers of the given lists (all three by default), in manifest order."""
         wanted = lists or tuple(_LIST_KEYS)
         found = []
@@ -102,10 +102,10 @@ class PodSite:
                 container = as_mapping(item)
                 name = container.get("name")
                 label = name if isinstance(name, str) else f"#{index}"
-                found.append(SiteContainer(kind, label, container))
+                found.append(Container(kind, label, container))
         return found
 
-    def security(self, container: SiteContainer, key: str) -> Any:
+    def security(self, container: Container, key: str) -> Any:
         """A securityContext field as the kubelet resolves it: the container's wins."""
         own = container.security_context.get(key)
         if own is not None:
