@@ -79,7 +79,7 @@ def parse_yaml(raw: bytes, label: str) -> YamlDocument:
         node = loader.get_single_node()
         if node is None:
             return YamlDocument(label, None)
-        walker = _Walker(label)
+        walker = _Walker(label, loader)
         walker.walk(node, ())
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as error:
@@ -104,8 +104,10 @@ def _syntax_error(label: str, error: yaml.MarkedYAMLError) -> ConfigError:
 class _Walker:
     """Checks the node tree before it is built into Python values, recording positions."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, loader: yaml.SafeLoader) -> None:
         self.label = label
+        # The loader that builds the document: what it makes of a scalar is the YAML 1.1 reading.
+        self._loader = loader
         self.lines: dict[Path_, int] = {}
         self.texts: dict[Path_, str] = {}
         self._sizes: dict[int, int] = {}
@@ -167,8 +169,10 @@ class _Walker:
             )
         if node.tag == f"{_TAG}float" and not math.isfinite(float(_yaml_float(node.value))):
             raise self._error(path, f"'{node.value}' is not a finite number", node)
-        if node.style is None and not _same_in_both_yaml_versions(node):
-            raise self._error(path, _ambiguity_rule(node), node)
+        if node.style is None:
+            legacy = self._loader.construct_object(node)
+            if not _same_value(legacy, core_schema_value(node.value)):
+                raise self._error(path, _ambiguity_rule(node.value, legacy), node)
         if node.style is None and node.tag != f"{_TAG}str":
             self.texts[path] = str(node.value)
 
@@ -189,19 +193,10 @@ def core_schema_value(text: str) -> Any:
     return text
 
 
-def _yaml_1_1_value(node: ScalarNode) -> Any:
-    constructor = yaml.SafeLoader("")
-    try:
-        return constructor.construct_object(node, deep=True)
-    finally:
-        constructor.dispose()
-
-
-def _same_in_both_yaml_versions(node: ScalarNode) -> bool:
-    # One file, two readers: the synth (PyYAML) and the Pulumi CLI (YAML 1.2). A value they read
-    # differently would pass offline and be another value, or a type error, in a real `up`.
-    core = core_schema_value(node.value)
-    legacy = _yaml_1_1_value(node)
+def _same_value(legacy: Any, core: Any) -> bool:
+    # One file, two readers: the synth (PyYAML, YAML 1.1) and the Pulumi CLI (YAML 1.2). A value
+    # they read differently would pass offline and be another value, or a type error, in a real
+    # `up`.
     if type(core) is not type(legacy):
         return False
     if isinstance(core, float) and math.isnan(core):
@@ -209,9 +204,8 @@ def _same_in_both_yaml_versions(node: ScalarNode) -> bool:
     return bool(core == legacy)
 
 
-def _ambiguity_rule(node: ScalarNode) -> str:
-    legacy = _yaml_1_1_value(node)
-    core = core_schema_value(node.value)
+def _ambiguity_rule(text: str, legacy: Any) -> str:
+    core = core_schema_value(text)
     if isinstance(legacy, bool):
         fix = f"write {str(legacy).lower()}"
     elif isinstance(legacy, int | float):
@@ -219,7 +213,7 @@ def _ambiguity_rule(node: ScalarNode) -> str:
     else:
         fix = f"write {core!r} as a plain decimal number"
     return (
-        f"'{node.value}' is {legacy!r} in YAML 1.1 but {core!r} in YAML 1.2, which the Pulumi CLI "
+        f"'{text}' is {legacy!r} in YAML 1.1 but {core!r} in YAML 1.2, which the Pulumi CLI "
         f"reads: {fix} if that is what you mean, or quote it to keep it text"
     )
 

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
-    EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     Severity,
 )
 
-from .builder import as_list, as_mapping
+from .builder import as_list, as_mapping, resource_policy
 
 # pulumi-kubernetes tokens that are not one object: charts, yaml and kustomize wrappers (their
 # children are registered as resources of their own) and the provider itself.
@@ -57,13 +55,11 @@ class Manifest:
 
     @property
     def name(self) -> str:
-        name = self.metadata.get("name")
-        return name if isinstance(name, str) else ""
+        return string(self.metadata.get("name"))
 
     @property
     def namespace(self) -> str:
-        namespace = self.metadata.get("namespace")
-        return namespace if isinstance(namespace, str) else ""
+        return string(self.metadata.get("namespace"))
 
     @property
     def labels(self) -> Mapping[str, Any]:
@@ -167,21 +163,21 @@ def manifest_policy(
     """
     wanted = [(kind, None if groups is None else tuple(groups)) for kind, groups in kinds]
 
-    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    def check_manifests(args: ResourceValidationArgs) -> Iterator[str]:
         for manifest in manifests(args.resource_type, args.props):
             if any(manifest.is_kind(kind, groups) for kind, groups in wanted):
                 for message in check(manifest, args):
-                    report_violation(f"{manifest.label}: {message}", None)
+                    yield f"{manifest.label}: {message}"
 
-    return ResourceValidationPolicy(
+    return resource_policy(
         name=name,
         description=description,
-        validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=config_schema,
+        resource_types=None,
+        check=check_manifests,
         severity=severity,
-        remediation_steps=remediation,
-        tags=sorted(set(tags)),
+        remediation=remediation,
+        tags=tags,
+        config_schema=config_schema,
     )
 
 
@@ -199,20 +195,18 @@ def matching_policy(
     """A mandatory resource policy selected by a predicate on the type token (e.g. any API
     version of an Azure resource) rather than a fixed list of tokens."""
 
-    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        if applies(args.resource_type):
-            for message in check(args):
-                report_violation(message, None)
+    def check_matching(args: ResourceValidationArgs) -> Iterable[str]:
+        return check(args) if applies(args.resource_type) else ()
 
-    return ResourceValidationPolicy(
+    return resource_policy(
         name=name,
         description=description,
-        validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=config_schema,
+        resource_types=None,
+        check=check_matching,
         severity=severity,
-        remediation_steps=remediation,
-        tags=sorted(set(tags)),
+        remediation=remediation,
+        tags=tags,
+        config_schema=config_schema,
     )
 
 
