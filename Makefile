@@ -38,6 +38,9 @@ lock: $(UV)
 	$(UV) lock
 	$(UV) export --locked --quiet --only-group uv --no-emit-project --format requirements-txt \
 		--output-file requirements-uv.txt
+	$(UV) pip compile services/requirements.in --quiet --generate-hashes --python-version 3.12 \
+		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
+		--output-file services/requirements.txt
 
 # ./synth keeps the exit codes 0/1/2 apart; through make any failure becomes 2.
 synth: install

@@ -126,7 +126,12 @@ def test_dockerignore_keeps_the_context_to_the_runtime_and_the_apps() -> None:
     assert not list(SERVICES_DIR.glob("*/.dockerignore")), "ignored: the context is services/"
 
 
-def test_each_image_takes_the_shared_runtime_and_only_its_own_app(service: Path) -> None:
+def test_each_image_takes_the_locked_packages_the_shared_runtime_and_only_its_own_app(
+    service: Path,
+) -> None:
     builder = parse_stages(service / "Dockerfile")[0]
     sources = sorted(copy.split()[0] for copy in builder.args("COPY"))
-    assert sources == sorted(["micromart_runtime/", f"{service.name}/app/"])
+    assert sources == sorted(["requirements.txt", "micromart_runtime/", f"{service.name}/app/"])
+    installs = [run for run in builder.args("RUN") if "pip install" in run]
+    assert len(installs) == 1
+    assert all(flag in installs[0] for flag in ("--require-hashes", "--only-binary=:all:"))
