@@ -10,12 +10,13 @@ from components.cluster import Cluster, ClusterArgs
 from components.config.loader import ConfigError, load_from_pulumi
 from components.istio import IstioCrds, IstioCrdsArgs
 from components.keda import KedaCrds, KedaCrdsArgs
+from components.keyvault import KeyVault, KeyVaultArgs
 from components.microservice import Microservice, MicroserviceArgs, PlatformEndpoints
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network import Network, NetworkArgs
 from components.postgres import DatabaseClaim, PostgresServer, PostgresServerArgs
 from components.rabbitmq import RabbitMQ, RabbitMQArgs
-from components.registry import Registry, RegistryArgs, private_endpoint
+from components.registry import Registry, RegistryArgs
 
 APP_NAMESPACE, MESSAGING_NAMESPACE = "micromart", "micromart-messaging"
 ROOT = Path(__file__).resolve().parent
@@ -38,7 +39,13 @@ group = resources.ResourceGroup(
 placement = Placement(group.name, stack.location, stack.tags)
 network = Network(
     "micromart",
-    NetworkArgs(stack.network, placement, stack.environment, stack.registry.private_network),
+    NetworkArgs(
+        stack.network,
+        placement,
+        stack.environment,
+        stack.registry.private_network,
+        stack.vault.private_network,
+    ),
 )
 cluster = Cluster(
     "micromart",
@@ -52,7 +59,7 @@ registry = Registry(
         stack.registry,
         placement,
         cluster.kubelet_object_id,
-        private_endpoint(network),
+        network.registry_endpoint,
     ),
 )
 istio = IstioCrds("micromart", IstioCrdsArgs(cluster.provider))
@@ -94,6 +101,23 @@ rabbitmq = RabbitMQ(
         provider=cluster.provider,
         protect=stack.is_production,
         images=stack.images,
+    ),
+)
+vault = KeyVault(
+    "micromart",
+    KeyVaultArgs(
+        config=stack.vault,
+        placement=placement,
+        secrets={
+            "postgres-admin-password": postgres.admin_password,
+            **{
+                f"{service}-postgres-password": password
+                for service, password in postgres.role_passwords.items()
+            },
+        },
+        private_endpoint=network.keyvault_endpoint,
+        allowed_subnet_ids=(network.aks_subnet_id,),
+        protect=stack.is_production,
     ),
 )
 services = {

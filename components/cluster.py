@@ -97,10 +97,7 @@ class Cluster(pulumi.ComponentResource):
             workload_auto_scaler_profile=aks.ManagedClusterWorkloadAutoScalerProfileArgs(
                 keda=aks.ManagedClusterWorkloadAutoScalerProfileKedaArgs(enabled=True)
             ),
-            # The add-on's key is lower-case "azurepolicy" (AKS addon profile names).
-            addon_profiles={"azurepolicy": aks.ManagedClusterAddonProfileArgs(enabled=True)}
-            if config.azure_policy
-            else None,
+            addon_profiles=_addon_profiles(config),
             auto_upgrade_profile=aks.ManagedClusterAutoUpgradeProfileArgs(
                 upgrade_channel=config.auto_upgrade_channel,
                 node_os_upgrade_channel="NodeImage",
@@ -218,6 +215,32 @@ class Cluster(pulumi.ComponentResource):
                 maintenance_window=_maintenance_window(window),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+
+
+# AKS addon profile keys (Microsoft Learn, "Use the Azure Key Vault provider for Secrets Store CSI
+# Driver in an AKS cluster": addonProfiles.azureKeyvaultSecretsProvider, config
+# enableSecretRotation / rotationPollInterval; the Azure Policy add-on's key is "azurepolicy").
+KEYVAULT_SECRETS_PROVIDER = "azureKeyvaultSecretsProvider"
+SECRET_ROTATION_POLL_INTERVAL = "2m"
+
+
+def _addon_profiles(config: ClusterConfig) -> dict[str, aks.ManagedClusterAddonProfileArgs]:
+    profiles = {
+        # The Secrets Store CSI driver and its Azure provider: pods mount their Key Vault
+        # secrets as files. With rotation on, the driver re-reads every mounted secret each poll
+        # interval and rewrites the file in place, so a new secret version reaches running pods
+        # without a restart (the apps read the file when they need the value).
+        KEYVAULT_SECRETS_PROVIDER: aks.ManagedClusterAddonProfileArgs(
+            enabled=True,
+            config={
+                "enableSecretRotation": "true",
+                "rotationPollInterval": SECRET_ROTATION_POLL_INTERVAL,
+            },
+        )
+    }
+    if config.azure_policy:
+        profiles["azurepolicy"] = aks.ManagedClusterAddonProfileArgs(enabled=True)
+    return profiles
 
 
 def _maintenance_window(window: MaintenanceWindowConfig) -> aks.MaintenanceWindowArgs:

@@ -1,5 +1,6 @@
 """Virtual network: AKS subnet (optionally behind a NAT gateway), a delegated, privately resolved
-subnet for PostgreSQL, and optionally a private-endpoint subnet with the registry's private zone."""
+subnet for PostgreSQL, and optionally a private-endpoint subnet with the private zones of the
+registry and the Key Vault."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from pulumi_azure_native import network, privatedns
 
 from components.azure import POSTGRES_DELEGATION, Placement
 from components.config.stack import NetworkConfig
+from components.private_endpoint import PrivateEndpointPlacement
 
-# Azure's fixed zone name for registry private endpoints (ACR private link documentation); the
-# registry's FQDN resolves through it only when the zone is linked to the VNet.
+# Azure's fixed zone names for private endpoints (Microsoft Learn, "Azure Private Endpoint private
+# DNS zone values": Microsoft.ContainerRegistry/registries and Microsoft.KeyVault/vaults); the
+# service's FQDN resolves through its zone only when the zone is linked to the VNet.
 REGISTRY_PRIVATE_ZONE = "privatelink.azurecr.io"
+KEYVAULT_PRIVATE_ZONE = "privatelink.vaultcore.azure.net"
 PRIVATE_ENDPOINT_SUBNET = "private-endpoints"
 
 
@@ -24,6 +28,8 @@ class NetworkArgs:
     environment: str
     # Create the privatelink.azurecr.io zone for a registry reached through a private endpoint.
     private_registry: bool = False
+    # Create the privatelink.vaultcore.azure.net zone for a Key Vault reached the same way.
+    private_keyvault: bool = False
 
 
 class Network(pulumi.ComponentResource):
@@ -33,6 +39,7 @@ class Network(pulumi.ComponentResource):
     # Set only when the stack configures them (privateEndpointSubnet, natGateway).
     private_endpoint_subnet_id: pulumi.Output[str] | None
     registry_dns_zone_id: pulumi.Output[str] | None
+    keyvault_dns_zone_id: pulumi.Output[str] | None
     nat_public_ip: pulumi.Output[str] | None
 
     def __init__(
@@ -52,7 +59,9 @@ class Network(pulumi.ComponentResource):
             location=placement.location,
             tags=placement.tags,
             address_space=network.AddressSpaceArgs(address_prefixes=[config.address_space]),
-            subnets=_subnets(config, nat),
+            # A vault that keeps its public endpoint admits the AKS subnet through a service
+            # endpoint; a private vault is reached through its private endpoint instead.
+            subnets=_subnets(config, nat, keyvault_service_endpoint=not args.private_keyvault),
             opts=child,
         )
         zone = privatedns.PrivateZone(
@@ -75,7 +84,14 @@ class Network(pulumi.ComponentResource):
             _subnet_id(vnet, PRIVATE_ENDPOINT_SUBNET) if config.private_endpoint_subnet else None
         )
         self.registry_dns_zone_id = (
-            self._registry_zone(name, vnet, placement) if args.private_registry else None
+            self._private_zone(f"{name}-acr", REGISTRY_PRIVATE_ZONE, vnet, placement)
+            if args.private_registry
+            else None
+        )
+        self.keyvault_dns_zone_id = (
+            self._private_zone(f"{name}-kv", KEYVAULT_PRIVATE_ZONE, vnet, placement)
+            if args.private_keyvault
+            else None
         )
         self.nat_public_ip = nat[1] if nat else None
         self.register_outputs(
@@ -85,6 +101,7 @@ class Network(pulumi.ComponentResource):
                 "postgres_dns_zone_id": self.postgres_dns_zone_id,
                 "private_endpoint_subnet_id": self.private_endpoint_subnet_id,
                 "registry_dns_zone_id": self.registry_dns_zone_id,
+                "keyvault_dns_zone_id": self.keyvault_dns_zone_id,
                 "nat_public_ip": self.nat_public_ip,
             }
         )
@@ -118,20 +135,35 @@ class Network(pulumi.ComponentResource):
         ip = address.ip_address.apply(lambda value: value or "")
         return gateway, ip
 
-    def _registry_zone(
-        self, name: str, vnet: network.VirtualNetwork, placement: Placement
+    @property
+    def registry_endpoint(self) -> PrivateEndpointPlacement | None:
+        """Where the registry's private endpoint goes, if the network has a place for one."""
+        return self._endpoint(self.registry_dns_zone_id)
+
+    @property
+    def keyvault_endpoint(self) -> PrivateEndpointPlacement | None:
+        """Where the Key Vault's private endpoint goes, if the network has a place for one."""
+        return self._endpoint(self.keyvault_dns_zone_id)
+
+    def _endpoint(self, zone_id: pulumi.Output[str] | None) -> PrivateEndpointPlacement | None:
+        if self.private_endpoint_subnet_id is None or zone_id is None:
+            return None
+        return PrivateEndpointPlacement(self.private_endpoint_subnet_id, zone_id)
+
+    def _private_zone(
+        self, prefix: str, zone_name: str, vnet: network.VirtualNetwork, placement: Placement
     ) -> pulumi.Output[str]:
         zone = privatedns.PrivateZone(
-            f"{name}-acr-dns",
+            f"{prefix}-dns",
             args=privatedns.PrivateZoneArgs(
-                private_zone_name=REGISTRY_PRIVATE_ZONE,
+                private_zone_name=zone_name,
                 resource_group_name=placement.resource_group_name,
                 location="global",
                 tags=placement.tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        link = self._link(f"{name}-acr-dns-link", zone, vnet, placement)
+        link = self._link(f"{prefix}-dns-link", zone, vnet, placement)
         # Records registered before the link resolve nowhere; consumers wait for both.
         return pulumi.Output.all(zone.id, link.id).apply(lambda ids: ids[0])
 
@@ -157,13 +189,21 @@ class Network(pulumi.ComponentResource):
 
 
 def _subnets(
-    config: NetworkConfig, nat: tuple[network.NatGateway, pulumi.Output[str]] | None
+    config: NetworkConfig,
+    nat: tuple[network.NatGateway, pulumi.Output[str]] | None,
+    *,
+    keyvault_service_endpoint: bool,
 ) -> list[network.SubnetArgs]:
     subnets = [
         network.SubnetArgs(
             name="aks",
             address_prefix=config.aks_subnet,
             nat_gateway=network.SubResourceArgs(id=nat[0].id) if nat else None,
+            service_endpoints=[
+                network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.KeyVault")
+            ]
+            if keyvault_service_endpoint
+            else None,
         ),
         network.SubnetArgs(
             name="postgres",

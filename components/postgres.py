@@ -43,6 +43,10 @@ def secret_name(service: str) -> str:
 
 class PostgresServer(pulumi.ComponentResource):
     fqdn: pulumi.Output[str]
+    admin_password: pulumi.Output[str]
+    # Service -> the password of its own database role (the roles themselves are created by the
+    # in-cluster bootstrap Job; the services never see the admin password).
+    role_passwords: dict[str, pulumi.Output[str]]
     # Output names, so a workload reading a secret waits until the database behind it exists.
     secret_names: dict[str, pulumi.Output[str]]
 
@@ -56,11 +60,7 @@ class PostgresServer(pulumi.ComponentResource):
         self._name = name
         self._args = args
         config = args.config
-        password = random.RandomPassword(
-            f"{name}-admin-password",
-            args=random.RandomPasswordArgs(length=32, special=True, override_special="-_.~"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        password = self._password(f"{name}-admin-password")
         server = postgresql.Server(
             f"{name}-server",
             args=postgresql.ServerArgs(
@@ -113,6 +113,11 @@ class PostgresServer(pulumi.ComponentResource):
         # running, so every child operation waits for the previous one: a chain, not a fan-out.
         previous: pulumi.Resource = tls
         self.fqdn = server.fully_qualified_domain_name.apply(lambda fqdn: fqdn or "")
+        self.admin_password = password.result
+        self.role_passwords = {
+            claim.service: self._password(f"{name}-{claim.service}-role-password").result
+            for claim in args.databases
+        }
         self.secret_names = {}
         for claim in args.databases:
             database = postgresql.Database(
@@ -131,6 +136,14 @@ class PostgresServer(pulumi.ComponentResource):
                 claim, password.result, database, tls
             )
         self.register_outputs({"fqdn": self.fqdn, "secret_names": self.secret_names})
+
+    def _password(self, resource_name: str) -> random.RandomPassword:
+        # URL- and libpq-safe specials: the value goes into connection strings unquoted.
+        return random.RandomPassword(
+            resource_name,
+            args=random.RandomPasswordArgs(length=32, special=True, override_special="-_.~"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _azure_opts(self, depends_on: pulumi.Resource | None = None) -> pulumi.ResourceOptions:
         # Production data must survive a mistaken `pulumi destroy` or a rename.

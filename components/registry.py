@@ -12,26 +12,15 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_azure_native.containerregistry as acr
-from pulumi_azure_native import authorization, network
+from pulumi_azure_native import authorization
 
 from components.azure import ACR_PULL_ROLE_ID, Placement, role_definition_id
 from components.config.stack import RegistryConfig
-from components.network import Network
-
-
-@dataclass(frozen=True)
-class PrivateEndpointPlacement:
-    subnet_id: pulumi.Input[str]
-    dns_zone_id: pulumi.Input[str]  # the privatelink.azurecr.io zone linked to the VNet
-
-
-def private_endpoint(network: Network) -> PrivateEndpointPlacement | None:
-    """Where the registry's private endpoint goes, if the network has a place for one."""
-    if network.private_endpoint_subnet_id is None or network.registry_dns_zone_id is None:
-        return None
-    return PrivateEndpointPlacement(
-        network.private_endpoint_subnet_id, network.registry_dns_zone_id
-    )
+from components.private_endpoint import (
+    PrivateEndpointPlacement,
+    PrivateLinkTarget,
+    connect_private_endpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -81,8 +70,13 @@ class Registry(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         if config.private_network and args.private_endpoint is not None:
-            self._private_endpoint(
-                name, registry, config.name, args.placement, args.private_endpoint
+            connect_private_endpoint(
+                self,
+                f"{name}-acr",
+                # "registry" covers the login server and the regional data endpoint.
+                PrivateLinkTarget(registry.id, "registry", config.name, "privatelink-azurecr-io"),
+                args.placement,
+                args.private_endpoint,
             )
         authorization.RoleAssignment(
             f"{name}-kubelet-acrpull",
@@ -97,51 +91,3 @@ class Registry(pulumi.ComponentResource):
         self.login_server = registry.login_server
         self.registry_id = registry.id
         self.register_outputs({"login_server": self.login_server, "registry_id": self.registry_id})
-
-    def _private_endpoint(
-        self,
-        name: str,
-        registry: acr.Registry,
-        registry_name: str,
-        placement: Placement,
-        endpoint: PrivateEndpointPlacement,
-    ) -> None:
-        child = pulumi.ResourceOptions(parent=self)
-        # A fixed Azure name: the zone group addresses the endpoint by it, and an auto-named
-        # endpoint would be replaced (new suffix) whenever its subnet changes.
-        endpoint_name = f"pe-{registry_name}"
-        private_endpoint = network.PrivateEndpoint(
-            f"{name}-acr-pe",
-            args=network.PrivateEndpointArgs(
-                private_endpoint_name=endpoint_name,
-                resource_group_name=placement.resource_group_name,
-                location=placement.location,
-                tags=placement.tags,
-                subnet=network.SubnetArgs(id=endpoint.subnet_id),
-                private_link_service_connections=[
-                    network.PrivateLinkServiceConnectionArgs(
-                        name=f"{name}-acr",
-                        private_link_service_id=registry.id,
-                        # "registry" covers the login server and the regional data endpoint.
-                        group_ids=["registry"],
-                    )
-                ],
-            ),
-            opts=child,
-        )
-        # The zone group writes the endpoint's A records into privatelink.azurecr.io and keeps
-        # them in step with the endpoint's IPs.
-        network.PrivateDnsZoneGroup(
-            f"{name}-acr-pe-dns",
-            args=network.PrivateDnsZoneGroupArgs(
-                private_endpoint_name=endpoint_name,
-                resource_group_name=placement.resource_group_name,
-                private_dns_zone_group_name="default",
-                private_dns_zone_configs=[
-                    network.PrivateDnsZoneConfigArgs(
-                        name="privatelink-azurecr-io", private_dns_zone_id=endpoint.dns_zone_id
-                    )
-                ],
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[private_endpoint]),
-        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,10 @@ def only(result: SynthResult, type_token: str) -> RecordedResource:
     matches = of_type(result, type_token)
     assert len(matches) == 1, f"expected one {type_token}, got {len(matches)}"
     return matches[0]
+
+
+@cache
+def stack_setting(stack: str, key: str) -> Any:
+    """The value a stack file gives `micromart:<key>` (as written, before any default)."""
+    document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    return document["config"][f"micromart:{key}"]

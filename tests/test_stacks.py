@@ -170,9 +170,26 @@ RULES = (
     Rule(
         r".*:network:(PrivateEndpoint|PrivateDnsZoneGroup)",
         EXISTS,
-        ("registry.privateNetwork", "network.privateEndpointSubnet"),
+        ("registry.privateNetwork", "vault.privateNetwork", "network.privateEndpointSubnet"),
     ),
-    Rule(r".*:privatedns:(PrivateZone|VirtualNetworkLink)", EXISTS, ("registry.privateNetwork",)),
+    Rule(
+        r".*:privatedns:(PrivateZone|VirtualNetworkLink)",
+        EXISTS,
+        ("registry.privateNetwork", "vault.privateNetwork"),
+    ),
+    # Key Vault: its name, retention, and private (endpoint) or public (AKS subnet ACL) access.
+    Rule(r".*:keyvault:(Vault|Secret)", r"vaultName", ("vault.name",)),
+    Rule(
+        r".*:keyvault:Vault",
+        r"properties\.softDeleteRetentionInDays",
+        ("vault.softDeleteRetentionDays",),
+    ),
+    Rule(
+        r".*:keyvault:Vault",
+        r"properties\.(publicNetworkAccess|networkAcls\.virtualNetworkRules.*)",
+        ("vault.privateNetwork",),
+    ),
+    Rule(r".*:VirtualNetwork", r"subnets\[0\]\.serviceEndpoints.*", ("vault.privateNetwork",)),
     # Images are pushed to, and pulled by digest from, the stack's registry.
     Rule(r"docker:.*", r"imageName|registry\.server", ("registry.name",)),
     Rule(
@@ -301,6 +318,7 @@ def test_the_stack_files_differ_in_the_expected_areas() -> None:
         "logLevel",
         "tags",
         "registry",
+        "vault",
         "network",
         "cluster",
         "postgres",

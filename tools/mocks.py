@@ -171,6 +171,11 @@ _ARM_TYPES = {
         "Microsoft.DBforPostgreSQL/flexibleServers/configurations",
         "configurationName",
     ),
+    "azure-native:keyvault:Vault": ("Microsoft.KeyVault/vaults", "vaultName"),
+    "azure-native:managedidentity:UserAssignedIdentity": (
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "resourceName",
+    ),
 }
 
 
@@ -203,6 +208,30 @@ def _cluster(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
 
 def _postgres(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
     return {"fullyQualifiedDomainName": f"{args.inputs['serverName']}.postgres.database.azure.com"}
+
+
+def _vault(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
+    properties = dict(args.inputs.get("properties") or {})
+    properties["vaultUri"] = f"https://{args.inputs['vaultName']}.vault.azure.net/"
+    return {"properties": properties}
+
+
+def _vault_secret(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
+    # A secret's ARM ID is nested under its vault's; the Secrets User role is scoped to it.
+    vault = args.inputs["vaultName"]
+    secret = args.inputs["secretName"]
+    group = str(args.inputs.get("resourceGroupName", "rg"))
+    secret_id = arm_id(group, "Microsoft.KeyVault/vaults", f"{vault}/secrets/{secret}")
+    return {"id": secret_id, "name": secret}
+
+
+def _user_assigned_identity(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
+    name = args.inputs["resourceName"]
+    return {
+        "clientId": _fake_uuid(f"{name}-client"),
+        "principalId": _fake_uuid(f"{name}-principal"),
+        "tenantId": TENANT,
+    }
 
 
 def _secret(value: Any) -> dict[str, Any]:
@@ -259,6 +288,9 @@ _OUTPUTS = {
     "azure-native:containerregistry:Registry": _registry,
     "azure-native:containerservice:ManagedCluster": _cluster,
     "azure-native:dbforpostgresql:Server": _postgres,
+    "azure-native:keyvault:Vault": _vault,
+    "azure-native:keyvault:Secret": _vault_secret,
+    "azure-native:managedidentity:UserAssignedIdentity": _user_assigned_identity,
     "random:index/randomPassword:RandomPassword": _random_password,
     "docker:index/image:Image": SynthMocks.docker_image,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import date
 from typing import Annotated, Literal
 
@@ -101,6 +102,36 @@ class RegistryConfig(Strict):
     @property
     def login_server(self) -> str:
         return f"{self.name}.azurecr.io"
+
+
+def _vault_name(value: str) -> str:
+    # Azure's rules for Microsoft.KeyVault/vaults names (Microsoft Learn, "Naming rules and
+    # restrictions for Azure resources", Microsoft.KeyVault): 3-24 characters, alphanumerics and
+    # hyphens, starting with a letter, ending with a letter or digit, no consecutive hyphens.
+    # The name is also a DNS label under vault.azure.net, so it is unique across all of Azure.
+    if not 3 <= len(value) <= 24:
+        raise ValueError(f"'{value}' has {len(value)} characters; a vault name has 3 to 24")
+    if not re.fullmatch(r"[A-Za-z0-9-]+", value):
+        raise ValueError(f"'{value}' may hold only letters, digits and hyphens")
+    if not value[0].isalpha():
+        raise ValueError(f"'{value}' must start with a letter")
+    if value.endswith("-"):
+        raise ValueError(f"'{value}' must end with a letter or digit")
+    if "--" in value:
+        raise ValueError(f"'{value}' has consecutive hyphens")
+    return value
+
+
+class KeyVaultConfig(Strict):
+    """The stack's Key Vault: the generated passwords live there, pods read them as files."""
+
+    name: Annotated[str, AfterValidator(_vault_name)]
+    # Azure allows 7-90 days; the value is fixed once the vault exists.
+    soft_delete_retention_days: int = Field(
+        default=90, ge=7, le=90, alias="softDeleteRetentionDays"
+    )
+    # Public network access off, reachable only through a private endpoint in the VNet.
+    private_network: bool = Field(default=False, alias="privateNetwork")
 
 
 class NetworkConfig(Strict):
@@ -336,6 +367,7 @@ class StackConfig(Strict):
     )
     tags: dict[str, str] = {}
     registry: RegistryConfig
+    vault: KeyVaultConfig
     network: NetworkConfig
     cluster: ClusterConfig
     postgres: PostgresConfig
@@ -346,12 +378,16 @@ class StackConfig(Strict):
     services: dict[str, ServiceOverride] = {}
 
     @model_validator(mode="after")
-    def _private_registry_needs_endpoint_subnet(self) -> StackConfig:
-        if self.registry.private_network and self.network.private_endpoint_subnet is None:
-            raise ValueError(
-                "registry.privateNetwork needs network.privateEndpointSubnet for its private "
-                "endpoint"
-            )
+    def _private_services_need_endpoint_subnet(self) -> StackConfig:
+        for label, private in (
+            ("registry", self.registry.private_network),
+            ("vault", self.vault.private_network),
+        ):
+            if private and self.network.private_endpoint_subnet is None:
+                raise ValueError(
+                    f"{label}.privateNetwork needs network.privateEndpointSubnet for its private "
+                    "endpoint"
+                )
         return self
 
     @field_validator("location")

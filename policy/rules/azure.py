@@ -1,4 +1,4 @@
-"""Azure rules for the platform resources: ACR, AKS and PostgreSQL Flexible Server.
+"""Azure rules for the platform resources: ACR, AKS, PostgreSQL Flexible Server, Key Vault.
 
 Properties are azure-native *inputs* (camelCase). The azure-native SDK fills documented API
 defaults into its Args classes (e.g. adminUserEnabled=False, backupRetentionDays=7), so a missing
@@ -199,51 +199,117 @@ PRIVATE_REGISTRY_SCHEMA = schema(
 )
 
 
-def _connects_to(endpoint: PolicyResource, target: PolicyResource) -> bool:
-    """Whether a private endpoint's connections point at this resource (dependency or ID)."""
+def _connects_to(
+    endpoint: PolicyResource, target: PolicyResource, name_key: str, collection: str
+) -> bool:
+    """Whether a private endpoint's connections point at this resource (dependency or ID).
+
+    `name_key` is the target's own-name input (registryName, vaultName) and `collection` the
+    ARM path segment before that name (registries, vaults).
+    """
     key = "privateLinkServiceConnections"
     if any(dep.urn == target.urn for dep in endpoint.property_dependencies.get(key, [])):
         return True
-    name = str(target.props.get("registryName") or "").lower()
+    name = str(target.props.get(name_key) or "").lower()
     for connection in as_list(endpoint.props.get(key)):
         service_id = as_mapping(connection).get("privateLinkServiceId")
         if (
             name
             and isinstance(service_id, str)
-            and service_id.lower().endswith(f"/registries/{name}")
+            and service_id.lower().endswith(f"/{collection}/{name}")
         ):
             return True
     return False
 
 
+def _private_endpoints(args: StackValidationArgs) -> list[PolicyResource]:
+    return [r for r in args.resources if is_azure(r.resource_type, "network", "PrivateEndpoint")]
+
+
+def _public_access_problem(props: Any) -> str | None:
+    access = props.get("publicNetworkAccess")
+    if isinstance(access, str) and access.lower() == "disabled":
+        return None
+    return f"publicNetworkAccess is {shown(access)} (Azure default Enabled), not Disabled"
+
+
 def check_acr_private_network(args: StackValidationArgs) -> Iterator[Finding]:
     if config_value(args, PRIVATE_REGISTRY_SCHEMA, "requirePrivateNetwork") is not True:
         return
-    endpoints = [
-        r for r in args.resources if is_azure(r.resource_type, "network", "PrivateEndpoint")
-    ]
+    endpoints = _private_endpoints(args)
     for registry in args.resources:
         if not is_azure(registry.resource_type, "containerregistry", "Registry"):
             continue
         label = registry.props.get("registryName") or registry.name
-        access = registry.props.get("publicNetworkAccess")
-        if not (isinstance(access, str) and access.lower() == "disabled"):
-            yield Finding(
-                registry.urn,
-                f"registry '{label}': publicNetworkAccess is {shown(access)} "
-                "(Azure default Enabled), not Disabled",
-            )
+        if (problem := _public_access_problem(registry.props)) is not None:
+            yield Finding(registry.urn, f"registry '{label}': {problem}")
         sku = dig(registry.props, "sku", "name")
         if sku != "Premium":
             yield Finding(
                 registry.urn,
                 f"registry '{label}': sku is {shown(sku)}; private endpoints need Premium",
             )
-        if not any(_connects_to(e, registry) for e in endpoints):
+        if not any(_connects_to(e, registry, "registryName", "registries") for e in endpoints):
             yield Finding(
                 registry.urn,
                 f"registry '{label}': no private endpoint connects to it, so nothing "
                 "could pull once public access is off",
+            )
+
+
+# --- Key Vault ----------------------------------------------------------------------------------
+
+KEYVAULT_SCHEMA = schema(
+    requirePrivateNetwork={
+        "type": "boolean",
+        "default": True,
+        "description": (
+            "Vaults must have public network access Disabled and a private endpoint "
+            "(production); false lets a stack keep the public endpoint behind its deny-by-default "
+            "network ACL."
+        ),
+    },
+)
+
+
+def _vault_problems(props: Any) -> Iterator[str]:
+    """What makes a vault's own settings unsafe, whatever the stack."""
+    if not is_true(props.get("enableRbacAuthorization")):
+        # Access policies cannot be scoped below the vault: any reader reads every secret.
+        yield (
+            f"enableRbacAuthorization is {shown_bool(props.get('enableRbacAuthorization'))} "
+            "(access policies grant the whole vault)"
+        )
+    if not is_true(props.get("enablePurgeProtection")):
+        yield f"enablePurgeProtection is {shown_bool(props.get('enablePurgeProtection'))}"
+    # Absent means Azure's default for a new vault (on); only an explicit false turns it off.
+    if props.get("enableSoftDelete") is False:
+        yield "enableSoftDelete is false"
+    action = dig(props, "networkAcls", "defaultAction")
+    if not (isinstance(action, str) and action.lower() == "deny"):
+        yield f"networkAcls.defaultAction is {shown(action)} (Azure default Allow), not Deny"
+
+
+def check_keyvault_secure(args: StackValidationArgs) -> Iterator[Finding]:
+    require_private = config_value(args, KEYVAULT_SCHEMA, "requirePrivateNetwork") is True
+    endpoints = _private_endpoints(args)
+    for vault in args.resources:
+        if not is_azure(vault.resource_type, "keyvault", "Vault"):
+            continue
+        label = vault.props.get("vaultName") or vault.name
+        props = as_mapping(vault.props.get("properties"))
+        problems = list(_vault_problems(props))
+        if require_private:
+            problems.append(_public_access_problem(props) or "")
+        for problem in filter(None, problems):
+            yield Finding(vault.urn, f"key vault '{label}': {problem}")
+        if not require_private:
+            continue
+        if not any(_connects_to(e, vault, "vaultName", "vaults") for e in endpoints):
+            yield Finding(
+                vault.urn,
+                f"key vault '{label}': no private endpoint connects to it, so no pod could "
+                "read a secret once public access is off",
             )
 
 
@@ -582,6 +648,23 @@ POLICIES: tuple[Policy, ...] = (
         ),
         tags=(*_AZURE, "acr", "network"),
         config_schema=PRIVATE_REGISTRY_SCHEMA,
+    ),
+    stack_policy(
+        name="keyvault-secure",
+        description=(
+            "Key Vaults use RBAC authorization, purge protection, soft delete and a "
+            "deny-by-default network ACL, and are private where the stack requires it."
+        ),
+        check=check_keyvault_secure,
+        severity=Severity.HIGH,
+        remediation=(
+            "Set properties.enable_rbac_authorization=True, enable_purge_protection=True, leave "
+            'enable_soft_delete unset or True, network_acls.default_action="Deny"; where required '
+            'public_network_access="Disabled" and a network.PrivateEndpoint (group "vault") with '
+            "a privatelink.vaultcore.azure.net zone linked to the VNet."
+        ),
+        tags=(*_AZURE, "keyvault", "secrets"),
+        config_schema=KEYVAULT_SCHEMA,
     ),
     matching_policy(
         name="aks-api-server-restricted",

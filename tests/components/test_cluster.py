@@ -286,8 +286,19 @@ def test_defender_and_azure_policy_follow_the_stack_file(result: SynthResult) ->
         assert workspace.plain_inputs()["sku"] == {"name": "PerGB2018"}
     else:
         assert defender is None and of_type(result, WORKSPACE) == []
-    expected = {"azurepolicy": {"enabled": True}} if config.get("azurePolicy", False) else None
-    assert inputs.get("addonProfiles") == expected
+    profiles = dict(inputs["addonProfiles"])
+    profiles.pop("azureKeyvaultSecretsProvider")  # on in every stack, see below
+    expected = {"azurepolicy": {"enabled": True}} if config.get("azurePolicy", False) else {}
+    assert profiles == expected
+
+
+def test_key_vault_secrets_provider_rotates_mounted_secrets(result: SynthResult) -> None:
+    # Pods read their Key Vault secrets as files; rotation rewrites a file in place when a new
+    # secret version appears, so a password change reaches running pods without a restart.
+    profile = only(result, CLUSTER).plain_inputs()["addonProfiles"]["azureKeyvaultSecretsProvider"]
+    assert profile["enabled"] is True
+    assert profile["config"]["enableSecretRotation"] == "true"
+    assert profile["config"]["rotationPollInterval"] == "2m"
 
 
 def test_production_turns_both_on() -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-import yaml
-
-from tests.synthesis import PROJECT_DIR, only
+from tests.synthesis import only, stack_setting
 from tools.mocks import _fake_uuid
+from tools.recorder import RecordedResource
 from tools.synth import SynthResult
 
 REGISTRY = "azure-native:containerregistry:Registry"
@@ -18,10 +16,8 @@ ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 STACKS = ("staging", "production")
 
 
-@cache
 def registry_config(stack: str) -> dict[str, Any]:
-    document = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
-    config: dict[str, Any] = document["config"]["micromart:registry"]
+    config: dict[str, Any] = stack_setting(stack, "registry")
     return config
 
 
@@ -103,10 +99,16 @@ def test_public_network_access_follows_private_network(result: SynthResult) -> N
     assert inputs["networkRuleBypassOptions"] == "AzureServices"
 
 
+def registry_child(result: SynthResult, type_token: str) -> RecordedResource:
+    """The registry's own child of a type the Key Vault component also creates."""
+    (child,) = [r for r in result.by_type(type_token) if "micromart:registry:Registry$" in r.urn]
+    return child
+
+
 def test_production_registry_has_a_private_endpoint_in_its_subnet(
     production: SynthResult,
 ) -> None:
-    registry, endpoint = only(production, REGISTRY), only(production, PRIVATE_ENDPOINT)
+    registry, endpoint = only(production, REGISTRY), registry_child(production, PRIVATE_ENDPOINT)
     inputs = endpoint.plain_inputs()
     (connection,) = inputs["privateLinkServiceConnections"]
     assert connection["privateLinkServiceId"] == registry.id
@@ -119,7 +121,8 @@ def test_production_registry_has_a_private_endpoint_in_its_subnet(
 def test_production_endpoint_records_land_in_the_privatelink_zone(
     production: SynthResult,
 ) -> None:
-    endpoint, group = only(production, PRIVATE_ENDPOINT), only(production, ZONE_GROUP)
+    endpoint = registry_child(production, PRIVATE_ENDPOINT)
+    group = registry_child(production, ZONE_GROUP)
     zone = next(
         z
         for z in production.by_type(ZONE)
