@@ -6,7 +6,9 @@ project, then one synth per change. A resource "changes" when its inputs differ 
 
 - Image change: a file is added to `services/<name>/app/` of the copy, which changes the
   source-derived tag and the (mock) digest, exactly as editing the service's code would. Every
-  changed resource must sit inside that service's Microservice component.
+  changed resource must sit inside that service's Microservice component, and CI's targeting
+  (tools/affected.py, the `--target` list of `pulumi preview/up`) must name that component and
+  only it: `changed_untargeted` counts the changed resources a targeted run would miss.
 - Platform setting: one stack config value is changed in memory (the stack file is not touched)
   and the report says which services' resources moved.
 """
@@ -65,9 +67,13 @@ def _type_of(urn: str) -> str:
 
 
 def image_change(project: Path, stack: str, baseline: Any, service: str) -> dict[str, Any]:
+    from tools.affected import Change, scope_of
     from tools.synth import synthesize
 
     owner = owners(baseline.resources)
+    services = sorted(r.name for r in baseline.resources if r.type == MICROSERVICE)
+    scope = scope_of([Change(f"services/{service}/app/{MARKER}")], stack, services)
+    targeted = scope.services if scope.services is not None else frozenset(services)
     marker = project / "services" / service / "app" / MARKER
     marker.write_text(f'"""Changed by the blast-radius benchmark: {service}."""\n', "utf-8")
     try:
@@ -88,6 +94,8 @@ def image_change(project: Path, stack: str, baseline: Any, service: str) -> dict
         "changed_outside": len(outside),
         "inside_types": sorted({_type_of(urn) for urn in inside}),
         "outside": outside,
+        "targets": scope.targets(stack),
+        "changed_untargeted": sum(1 for urn in changed if owner.get(urn) not in targeted),
     }
 
 

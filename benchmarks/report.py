@@ -102,7 +102,8 @@ def _blast_lines(blast: Mapping[str, Any]) -> list[str]:
             _row(
                 f"image of {item['service']}",
                 f"{item['changed_inside']} changed inside ({', '.join(item['inside_types'])}), "
-                f"{item['changed_outside']} outside",
+                f"{item['changed_outside']} outside; targeted "
+                f"{len(item['targets'])} component(s), {item['changed_untargeted']} missed",
             )
         )
     for setting in blast["platform_settings"]:

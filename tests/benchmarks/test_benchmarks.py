@@ -57,6 +57,14 @@ def test_report_has_the_expected_keys(report: dict[str, Any]) -> None:
     assert report["critical_path"]["durations"]
     blast = report["blast_radius"]
     assert [item["service"] for item in blast["services"]] == ["svc-000", "svc-001"]
+    for item in blast["services"]:
+        # One service's change touches only it, and CI's --target list is exactly that service.
+        assert item["changed_inside"] > 0 and item["changed_outside"] == 0, item
+        assert item["targets"] == [
+            f"urn:pulumi:{blast['stack']}::micromart::micromart:service:Microservice::"
+            f"{item['service']}"
+        ]
+        assert item["changed_untargeted"] == 0, item
     assert {item["setting"] for item in blast["platform_settings"]} == {
         "micromart:logLevel",
         "micromart:rabbitmq.replicas",

@@ -713,7 +713,7 @@ def test_main_workflow_deploys_staging_then_production_one_update_per_stack() ->
     for stack in STACKS:
         job = jobs[f"up-{stack}"]
         assert job["environment"] == stack
-        assert job["permissions"] == {"contents": "read", "id-token": "write"}
+        assert job["permissions"] == {"actions": "read", "contents": "read", "id-token": "write"}
         assert job["concurrency"]["cancel-in-progress"] is False
         assert stack in job["concurrency"]["group"]
         groups.add(job["concurrency"]["group"])
@@ -994,3 +994,67 @@ def test_ci_builds_the_rabbitmq_version_both_stacks_declare() -> None:
     ]
     assert "build-args" not in str(_main_job("image").spec), "the default tag is the built tag"
     assert entry["context"] == "components/images/rabbitmq"
+
+
+# --------------------------------------------------------------------------------------
+# Per-service deploys: one service's change previews and rolls only that service
+
+
+AFFECTED = re.compile(
+    r'^\.venv/bin/python -m tools\.affected --stack "\$\{STACK\}" --base "\$\{(\w+)\}" '
+    r"--github-output$",
+    re.MULTILINE,
+)
+
+
+def _base_variable(script: str) -> str:
+    match = AFFECTED.search(script)
+    assert match, f"no tools.affected call in {script!r}"
+    return match.group(1)
+
+
+def _scope_step(job: Job) -> tuple[int, dict[str, Any]]:
+    index = _step_index(job, lambda step: step.get("id") == "scope", "has id scope")
+    return index, job.steps[index]
+
+
+def _targeted_jobs() -> list[tuple[Job, str]]:
+    preview = _jobs(_workflow("pull-request.yml"))["preview"]
+    jobs = [(Job("pull-request.yml", "preview", preview, tuple(_expand(preview["steps"]))), "")]
+    return jobs + [(_main_job(f"up-{stack}"), stack) for stack in STACKS]
+
+
+def test_every_preview_and_up_targets_the_services_the_change_affects() -> None:
+    for job, stack in _targeted_jobs():
+        checkout = job.steps[_step_index(job, _uses("actions/checkout"), "checks out")]
+        assert checkout["with"].get("fetch-depth") == 0, f"{job.label}: the base commit is needed"
+        index, scope = _scope_step(job)
+        setup = _step_index(job, lambda s: "pulumi-job-setup" in s.get("uses", ""), "sets up")
+        assert setup < index, f"{job.label}: tools.affected runs from the venv set up before it"
+        _base_variable(scope["run"])
+        expected_stack = stack or "${{ matrix.stack }}"
+        assert scope["env"]["STACK"] == expected_stack, f"{job.label}: scope of another stack"
+        pulumi = _step_index(job, _uses(PULUMI_ACTION), "runs pulumi")
+        assert index < pulumi
+        inputs = job.steps[pulumi]["with"]
+        assert inputs["target"] == "${{ steps.scope.outputs.targets }}", job.label
+        assert inputs["target-dependents"] == "${{ steps.scope.outputs.target-dependents }}"
+
+
+def test_the_base_is_the_pull_requests_base_or_the_last_complete_deployment() -> None:
+    (preview, _), *ups = _targeted_jobs()
+    _, scope = _scope_step(preview)
+    assert _base_variable(scope["run"]) == "BASE"
+    assert scope["env"]["BASE"] == "${{ github.event.pull_request.base.sha }}"
+    for job, _stack in ups:
+        _, scope = _scope_step(job)
+        assert _base_variable(scope["run"]) == "base"
+        # Only a run that finished (both stacks deployed its commit) may serve as the base:
+        # a failed or rejected production leaves changes that the next run must still roll out.
+        lookup = re.search(r'base="\$\(gh api "([^"]+)" --jq \'([^\']+)\'\)"', scope["run"])
+        assert lookup, f"{job.label}: no base lookup"
+        url, query = lookup.groups()
+        assert url.startswith("repos/${GITHUB_REPOSITORY}/actions/workflows/main.yml/runs?")
+        assert {"branch=main", "status=success", "per_page=1"} <= set(url.split("?")[1].split("&"))
+        assert query == '.workflow_runs[0].head_sha // ""'
+        assert scope["env"]["GH_TOKEN"] == "${{ github.token }}"
