@@ -11,7 +11,7 @@ from components.config.loader import ConfigError, load_from_pulumi
 from components.istio import IstioCrds, IstioCrdsArgs
 from components.keda import KedaCrds, KedaCrdsArgs
 from components.keyvault import KeyVault, KeyVaultArgs
-from components.microservice import Microservice, MicroserviceArgs, PlatformEndpoints
+from components.microservice import Broker, Microservice, MicroserviceArgs, PlatformEndpoints
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network import Network, NetworkArgs
 from components.postgres import DatabaseClaim, PostgresServer, PostgresServerArgs
@@ -101,6 +101,7 @@ rabbitmq = RabbitMQ(
         provider=cluster.provider,
         protect=stack.is_production,
         images=stack.images,
+        clients=tuple(s.name for s in config.services if s.rabbitmq),
     ),
 )
 vault = KeyVault(
@@ -114,11 +115,20 @@ vault = KeyVault(
                 f"{service}-postgres-password": password
                 for service, password in postgres.role_passwords.items()
             },
+            "rabbitmq-admin-password": rabbitmq.admin_password,
+            "rabbitmq-monitoring-password": rabbitmq.monitoring_password,
+            **{
+                f"{service}-rabbitmq-password": password
+                for service, password in rabbitmq.user_passwords.items()
+            },
         },
         private_endpoint=network.keyvault_endpoint,
         allowed_subnet_ids=(network.aks_subnet_id,),
         protect=stack.is_production,
     ),
+)
+broker = Broker(
+    rabbitmq.amqp_host, rabbitmq.amqp_port, rabbitmq.vhost, rabbitmq.monitoring_secret_name
 )
 services = {
     spec.name: Microservice(
@@ -135,7 +145,7 @@ services = {
             platform=PlatformEndpoints(
                 postgres_subnet=stack.network.postgres_subnet,
                 postgres_secret=postgres.secret_names.get(spec.name),
-                rabbitmq_secret=rabbitmq.client_secret_name,
+                rabbitmq=broker,
                 rabbitmq_namespace=MESSAGING_NAMESPACE,
             ),
             provider=cluster.provider,

@@ -2,10 +2,16 @@
 
 A Helm release would hide its rendered pods from CrossGuard; the objects here are the same ones a
 chart would render, with quorum queues by default and volumes that outlive the StatefulSet.
+
+The broker's topology and users come from one definitions file (components/rabbitmq_definitions.py)
+imported on boot: one user per messaging service with a generated password and rights on exactly
+what it publishes or consumes, a read-nothing monitoring user for queue-depth scaling, and an
+operators' admin whose password no service gets.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import pulumi
@@ -14,6 +20,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import kube
+from components import rabbitmq_definitions as defs
 from components.config.stack import ImagesConfig, RabbitMqConfig
 
 core = k8s.core.v1
@@ -23,7 +30,9 @@ meta = k8s.meta.v1
 
 NAME = "rabbitmq"
 HEADLESS = "rabbitmq-headless"
-RABBITMQ_UID = 999
+# Checkov CKV_K8S_40: a UID of 10000 or more cannot collide with a node's own users. The image
+# moves its rabbitmq user there (components/images/rabbitmq/Dockerfile).
+RABBITMQ_UID = 10999
 AMQP_PORT, EPMD_PORT, DIST_PORT, MANAGEMENT_PORT, METRICS_PORT = (
     5672,
     4369,
@@ -32,9 +41,14 @@ AMQP_PORT, EPMD_PORT, DIST_PORT, MANAGEMENT_PORT, METRICS_PORT = (
     15692,
 )
 IMAGE_CONTEXT = "components/images/rabbitmq"
-CLIENT_SECRET = "rabbitmq-client"
 STORAGE_CLASS = "rabbitmq-retain"
-RABBITMQ_URL_KEY = "RABBITMQ_URL"
+CONFIG_DIR = "/etc/rabbitmq"
+DEFINITIONS_FILE = "definitions.json"
+# KEDA's rabbitmq scaler reads its AMQP URL from this key of the monitoring Secret.
+MONITORING_SECRET = "rabbitmq-monitoring"
+MONITORING_URL_KEY = "host"
+DEFINITIONS_ANNOTATION = "micromart.io/definitions-hash"
+PASSWORD_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -48,11 +62,21 @@ class RabbitMQArgs:
     protect: bool
     # The digest CI built for this commit wins; `build: false` never builds here either.
     images: ImagesConfig = field(default_factory=ImagesConfig)
+    # Services that declare `rabbitmq: true`: each gets its own user (named after the service).
+    clients: tuple[str, ...] = ()
 
 
 class RabbitMQ(pulumi.ComponentResource):
     amqp_host: str
-    client_secret_name: pulumi.Output[str]
+    amqp_port: int
+    vhost: str
+    # Per messaging service (user name = service name): its password, for the Key Vault.
+    user_passwords: dict[str, pulumi.Output[str]]
+    # The read-nothing user for queue-depth scaling (KEDA), and the operators' admin.
+    monitoring_password: pulumi.Output[str]
+    admin_password: pulumi.Output[str]
+    # In the clients' namespace: the monitoring user's AMQP URL for KEDA's TriggerAuthentication.
+    monitoring_secret_name: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: RabbitMQArgs, opts: pulumi.ResourceOptions | None = None
@@ -62,12 +86,26 @@ class RabbitMQ(pulumi.ComponentResource):
         self._args = args
         self._labels = kube.labels(NAME)
         self.amqp_host = f"{NAME}.{args.namespace_name}.svc.cluster.local"
-        password = self._random(f"{name}-password", 32)
+        self.amqp_port = AMQP_PORT
+        self.vhost = defs.VHOST
+        users = defs.users_for(args.clients)
+        passwords = {
+            user: self._random(f"{name}-{user}-password", PASSWORD_LENGTH) for user in users
+        }
+        salts = {user: self._salt(f"{name}-{user}-password-salt") for user in users}
+        self.user_passwords = {user: passwords[user].result for user in sorted(args.clients)}
+        self.monitoring_password = passwords[defs.MONITORING_USER].result
+        self.admin_password = passwords[defs.ADMIN_USER].result
         cookie = self._random(f"{name}-erlang-cookie", 64)
         image = self._image()
         config_map = self._config_map()
-        credentials = self._credentials(password.result, cookie.result)
-        self.client_secret_name = self._client_secret(password.result)
+        definitions = _definitions(
+            args.clients,
+            {user: passwords[user].result for user in users},
+            {user: salts[user].hex for user in users},
+        )
+        credentials = self._credentials(definitions, cookie.result)
+        self.monitoring_secret_name = self._monitoring_secret()
         service_account = core.ServiceAccount(
             f"{name}-sa",
             metadata=kube.metadata(NAME, args.namespace, self._labels),
@@ -75,11 +113,16 @@ class RabbitMQ(pulumi.ComponentResource):
             opts=self._k8s(),
         )
         self._services()
-        self._statefulset(image, config_map, credentials, service_account)
+        self._statefulset(image, config_map, credentials, service_account, definitions)
         self._disruption_budget()
         self._network_policy()
         self.register_outputs(
-            {"amqp_host": self.amqp_host, "client_secret_name": self.client_secret_name}
+            {
+                "amqp_host": self.amqp_host,
+                "vhost": self.vhost,
+                "user_passwords": self.user_passwords,
+                "monitoring_secret_name": self.monitoring_secret_name,
+            }
         )
 
     def _k8s(self, *depends_on: pulumi.Resource, protect: bool = False) -> pulumi.ResourceOptions:
@@ -94,6 +137,15 @@ class RabbitMQ(pulumi.ComponentResource):
         return random.RandomPassword(
             resource_name,
             args=random.RandomPasswordArgs(length=length, special=False),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _salt(self, resource_name: str) -> random.RandomId:
+        # Kept in state like the password, so the hash (and the definitions file) only changes
+        # when the password does: an unchanged file is not re-imported on boot.
+        return random.RandomId(
+            resource_name,
+            args=random.RandomIdArgs(byte_length=defs.SALT_BYTES),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -144,6 +196,13 @@ class RabbitMQ(pulumi.ComponentResource):
                 "vm_memory_high_watermark.relative = 0.6",
                 "disk_free_limit.absolute = 2GB",
                 f"management.tcp.port = {MANAGEMENT_PORT}",
+                # Users, vhost, exchanges, queues and permissions come from the definitions file,
+                # imported at boot only when its content changed (rabbitmq.com "Schema Definition
+                # Export and Import", "Avoid Boot Time Import if Definition Contents Have Not
+                # Changed"; the keys exist since 3.10, see rabbit.schema).
+                "definitions.import_backend = local_filesystem",
+                f"definitions.local.path = {CONFIG_DIR}/{DEFINITIONS_FILE}",
+                "definitions.skip_if_unchanged = true",
                 "",
             ]
         )
@@ -157,30 +216,32 @@ class RabbitMQ(pulumi.ComponentResource):
             opts=self._k8s(),
         )
 
-    def _credentials(self, password: pulumi.Output[str], cookie: pulumi.Output[str]) -> core.Secret:
-        credentials_conf = password.apply(
-            lambda value: f"default_user = micromart\ndefault_pass = {value}\n"
-        )
+    def _credentials(
+        self, definitions: pulumi.Output[str], cookie: pulumi.Output[str]
+    ) -> core.Secret:
+        # A Secret, not the ConfigMap: the definitions carry password hashes.
         return core.Secret(
             f"{self._name}-credentials",
             metadata=kube.metadata(f"{NAME}-credentials", self._args.namespace, self._labels),
             type="Opaque",
             string_data={
-                "credentials.conf": kube.secret(credentials_conf),
+                DEFINITIONS_FILE: kube.secret(definitions),
                 "erlang-cookie": kube.secret(cookie),
             },
             opts=self._k8s(),
         )
 
-    def _client_secret(self, password: pulumi.Output[str]) -> pulumi.Output[str]:
-        url = password.apply(
-            lambda value: f"amqp://micromart:{value}@{self.amqp_host}:{AMQP_PORT}/"
+    def _monitoring_secret(self) -> pulumi.Output[str]:
+        url = self.monitoring_password.apply(
+            lambda value: (
+                f"amqp://{defs.MONITORING_USER}:{value}@{self.amqp_host}:{AMQP_PORT}/{defs.VHOST}"
+            )
         )
         secret = core.Secret(
-            f"{self._name}-client-secret",
-            metadata=kube.metadata(CLIENT_SECRET, self._args.client_namespace, self._labels),
+            f"{self._name}-monitoring-secret",
+            metadata=kube.metadata(MONITORING_SECRET, self._args.client_namespace, self._labels),
             type="Opaque",
-            string_data={RABBITMQ_URL_KEY: kube.secret(url)},
+            string_data={MONITORING_URL_KEY: kube.secret(url)},
             opts=self._k8s(),
         )
         return kube.name_of(secret)
@@ -240,6 +301,7 @@ class RabbitMQ(pulumi.ComponentResource):
         config_map: core.ConfigMap,
         credentials: core.Secret,
         service_account: core.ServiceAccount,
+        definitions: pulumi.Output[str],
     ) -> None:
         config = self._args.config
         storage_class_name = self._storage_class()
@@ -259,7 +321,12 @@ class RabbitMQ(pulumi.ComponentResource):
                     )
                 ),
                 template=core.PodTemplateSpecArgs(
-                    metadata=meta.ObjectMetaArgs(labels=self._labels),
+                    metadata=meta.ObjectMetaArgs(
+                        labels=self._labels,
+                        # Definitions are imported at boot only: a changed file (a rotated
+                        # password) must roll the brokers, one at a time as the PDB allows.
+                        annotations={DEFINITIONS_ANNOTATION: _digest(definitions)},
+                    ),
                     spec=core.PodSpecArgs(
                         service_account_name=service_account.metadata.apply(lambda m: m.name),
                         automount_service_account_token=False,
@@ -286,8 +353,8 @@ class RabbitMQ(pulumi.ComponentResource):
                                                 name=credentials.metadata.apply(lambda m: m.name),
                                                 items=[
                                                     core.KeyToPathArgs(
-                                                        key="credentials.conf",
-                                                        path="conf.d/10-credentials.conf",
+                                                        key=DEFINITIONS_FILE,
+                                                        path=DEFINITIONS_FILE,
                                                     )
                                                 ],
                                             )
@@ -326,14 +393,18 @@ class RabbitMQ(pulumi.ComponentResource):
         self, image: pulumi.Input[str], data_mount: core.VolumeMountArgs
     ) -> core.ContainerArgs:
         # Erlang refuses a cookie file that others can read, and secret volumes are read-only,
-        # so the cookie is copied onto the data volume with owner-only permissions.
+        # so the cookie is copied onto the data volume with owner-only permissions. It is removed
+        # first: a volume written by the image's former UID (999) holds a cookie owned by that
+        # UID, which this one may delete (fsGroup makes the directory group-writable) but not
+        # chmod.
         return core.ContainerArgs(
             name="erlang-cookie",
             image=image,
             command=[
                 "sh",
                 "-c",
-                "cp /cookie/cookie /var/lib/rabbitmq/.erlang.cookie"
+                "rm -f /var/lib/rabbitmq/.erlang.cookie"
+                " && cp /cookie/cookie /var/lib/rabbitmq/.erlang.cookie"
                 " && chmod 600 /var/lib/rabbitmq/.erlang.cookie",
             ],
             security_context=kube.container_security_context(RABBITMQ_UID),
@@ -437,6 +508,31 @@ class RabbitMQ(pulumi.ComponentResource):
             ),
             opts=self._k8s(),
         )
+
+
+def _definitions(
+    clients: tuple[str, ...],
+    passwords: dict[str, pulumi.Output[str]],
+    salts: dict[str, pulumi.Output[str]],
+) -> pulumi.Output[str]:
+    """The rendered definitions file; secret, since it derives from the passwords."""
+    users = sorted(passwords)
+
+    def render(values: list[str]) -> str:
+        hashes = {
+            user: defs.password_hash(password, bytes.fromhex(salt))
+            for user, password, salt in zip(
+                users, values[: len(users)], values[len(users) :], strict=True
+            )
+        }
+        return defs.render(defs.definitions(clients, hashes))
+
+    inputs = [passwords[user] for user in users] + [salts[user] for user in users]
+    return kube.secret(pulumi.Output.all(*inputs).apply(render))
+
+
+def _digest(text: pulumi.Output[str]) -> pulumi.Output[str]:
+    return kube.secret(text.apply(lambda value: hashlib.sha256(value.encode()).hexdigest()[:16]))
 
 
 def _diagnostics_probe(check: str, *, period: int, failures: int) -> core.ProbeArgs:

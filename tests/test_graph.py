@@ -99,5 +99,5 @@ def test_deployments_wait_for_the_secrets_they_read(result: SynthResult) -> None
                 references += 1
                 if secrets[(namespace, ref["name"])] not in closure:
                     missing.append((deployment.name, ref["name"]))
-    assert references >= 6  # orders, catalog, inventory (Postgres) + three RabbitMQ clients
+    assert references >= 3  # orders, catalog, inventory (Postgres); RabbitMQ passwords are files
     assert missing == []

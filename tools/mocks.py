@@ -240,9 +240,28 @@ def _secret(value: Any) -> dict[str, Any]:
     return {SIG_KEY: SECRET_SIG, "value": value}
 
 
+def generated_password(resource_name: str, length: int = 32) -> str:
+    """The `result` a RandomPassword of this name and length has under these mocks.
+
+    Tests that log in to a real server with a synthesized user (tests/integration) use it.
+    """
+    return _digest("password", resource_name)[:length]
+
+
 def _random_password(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
     length = int(args.inputs.get("length", 32))
-    return {"result": _secret(_digest("password", args.name)[:length])}
+    return {"result": _secret(generated_password(args.name, length))}
+
+
+def _random_id(_: SynthMocks, args: MockResourceArgs) -> dict[str, Any]:
+    # As pulumi_random's RandomId: the same bytes as hex, base64 (std/url) and decimal.
+    raw = bytes.fromhex(_digest("random-id", args.name))[: int(args.inputs.get("byteLength", 8))]
+    return {
+        "hex": raw.hex(),
+        "b64Std": base64.b64encode(raw).decode(),
+        "b64Url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        "dec": str(int.from_bytes(raw, "big")),
+    }
 
 
 def _kubeconfig(call_args: dict[str, Any]) -> str:
@@ -292,5 +311,6 @@ _OUTPUTS = {
     "azure-native:keyvault:Secret": _vault_secret,
     "azure-native:managedidentity:UserAssignedIdentity": _user_assigned_identity,
     "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomId:RandomId": _random_id,
     "docker:index/image:Image": SynthMocks.docker_image,
 }

@@ -28,7 +28,10 @@ RESERVED_ENV = frozenset(
         "SERVICE_NAME",
         "REQUIRED_ENV",
         "DATABASE_URL",
-        "RABBITMQ_URL",
+        "RABBITMQ_HOST",
+        "RABBITMQ_PORT",
+        "RABBITMQ_VHOST",
+        "RABBITMQ_USER",
         "LOG_LEVEL",
     }
 )

@@ -9,6 +9,7 @@ Modules by concern: `args` (inputs and naming), `scope` (what every child shares
 """
 
 from components.microservice.args import (
+    Broker,
     MicroserviceArgs,
     PlatformEndpoints,
     service_host,
@@ -17,6 +18,7 @@ from components.microservice.args import (
 from components.microservice.component import Microservice
 
 __all__ = [
+    "Broker",
     "Microservice",
     "MicroserviceArgs",
     "PlatformEndpoints",

@@ -27,13 +27,25 @@ INGRESS_GATEWAY_PRINCIPAL = (
 
 
 @dataclass(frozen=True)
+class Broker:
+    """Where a messaging service connects; its user is named after the service, its password
+    reaches the pod as the file `rabbitmq-password`, never as env."""
+
+    host: str
+    port: int
+    vhost: str
+    # The monitoring user's AMQP URL (key `host`), for KEDA's TriggerAuthentication only.
+    monitoring_secret: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class PlatformEndpoints:
     """What a service may reach on the platform, by name only."""
 
     postgres_subnet: str
     # Secret names as outputs: the Deployment then waits until the secret really exists.
     postgres_secret: pulumi.Input[str] | None
-    rabbitmq_secret: pulumi.Input[str] | None
+    rabbitmq: Broker | None
     rabbitmq_namespace: str
 
 

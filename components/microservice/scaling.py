@@ -13,7 +13,7 @@ from components import kube
 from components.config.service_spec import Autoscaling, QueueScaling
 from components.keda import KEDA_API_VERSION
 from components.microservice.scope import ServiceScope
-from components.rabbitmq import RABBITMQ_URL_KEY
+from components.rabbitmq import MONITORING_URL_KEY
 
 v2 = k8s.autoscaling.v2
 apps = k8s.apps.v1
@@ -98,18 +98,27 @@ def behavior(scaling: Autoscaling) -> dict[str, object]:
 
 
 def trigger_authentication(scope: ServiceScope) -> str | None:
-    """KEDA reads the broker URL from the service's own RabbitMQ secret; its name, if any."""
-    secret = scope.args.platform.rabbitmq_secret
+    """KEDA reads the broker URL of the read-nothing monitoring user; the object's name, if any.
+
+    Queue depth over AMQP is a passive queue.declare (KEDA pkg/scalers/rabbitmq_scaler.go,
+    `getQueueStatus` -> amqp091-go `Channel.QueueInspect`), which needs no permission that
+    would let the scaler take, publish or declare anything; the service's own user and
+    password stay with the service.
+    """
+    broker = scope.args.platform.rabbitmq
     scaling = scope.args.spec.autoscaling
-    if not scaling.enabled or scaling.queue is None or secret is None:
+    if not scaling.enabled or scaling.queue is None or broker is None:
         return None
+    secret = broker.monitoring_secret
     name = _authentication_name(scope)
     k8s.apiextensions.CustomResource(
         f"{scope.name}-trigger-authentication",
         api_version=KEDA_API_VERSION,
         kind="TriggerAuthentication",
         metadata=scope.meta(name),
-        spec={"secretTargetRef": [{"parameter": "host", "name": secret, "key": RABBITMQ_URL_KEY}]},
+        spec={
+            "secretTargetRef": [{"parameter": "host", "name": secret, "key": MONITORING_URL_KEY}]
+        },
         opts=_keda_opts(scope, "TriggerAuthentication"),
     )
     return name

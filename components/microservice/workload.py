@@ -50,12 +50,23 @@ def environment(scope: ServiceScope) -> dict[str, str]:
     required = sorted(upstreams)
     if spec.postgres is not None:
         required.append("DATABASE_URL")
-    if spec.rabbitmq:
-        required.append("RABBITMQ_URL")
+    broker = scope.args.platform.rabbitmq
+    messaging = (
+        {
+            "RABBITMQ_HOST": broker.host,
+            "RABBITMQ_PORT": str(broker.port),
+            "RABBITMQ_VHOST": broker.vhost,
+            "RABBITMQ_USER": spec.name,
+        }
+        if spec.rabbitmq and broker is not None
+        else {}
+    )
+    required.extend(messaging)
     plain = {key: value for key, value in spec.env.items() if key not in scope.args.secret_env}
     return {
         **plain,
         **upstreams,
+        **messaging,
         "SERVICE_NAME": spec.name,
         "LOG_LEVEL": scope.args.log_level,
         "REQUIRED_ENV": ",".join(sorted(required)),
@@ -126,8 +137,6 @@ def _secret_env(scope: ServiceScope, secret: core.Secret | None) -> list[core.En
         refs.extend((key, kube.name_of(secret)) for key in secret_environment(scope))
     if spec.postgres is not None and platform.postgres_secret is not None:
         refs.append(("DATABASE_URL", platform.postgres_secret))
-    if spec.rabbitmq and platform.rabbitmq_secret is not None:
-        refs.append(("RABBITMQ_URL", platform.rabbitmq_secret))
     return [
         core.EnvVarArgs(
             name=key,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from components.rabbitmq import IMAGE_CONTEXT
+from components.rabbitmq import IMAGE_CONTEXT, RABBITMQ_UID
 from tests.services.test_dockerfiles import NUMERIC_USER, assert_hadolint_clean, parse_stages
 from tests.synthesis import PROJECT_DIR
 
@@ -26,4 +26,6 @@ def test_rabbitmq_base_is_the_pinned_official_management_image() -> None:
 def test_rabbitmq_runs_as_the_images_numeric_non_root_user() -> None:
     (stage,) = parse_stages(DOCKERFILE)
     match = NUMERIC_USER.match(stage.args("USER")[-1])
-    assert match is not None and match.group(1) == "999"
+    assert match is not None and match.group(1) == str(RABBITMQ_UID)
+    # Checkov CKV_K8S_40: a UID below 10000 may be shared with a user on the node.
+    assert RABBITMQ_UID >= 10000

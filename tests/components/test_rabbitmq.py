@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from functools import cache
@@ -209,33 +210,95 @@ def test_only_services_that_declare_messaging_carry_the_client_label(
     assert labelled and labelled != {d["metadata"]["name"] for d in deployments}
 
 
-def test_credentials_and_erlang_cookie_are_generated_secrets(result: SynthResult) -> None:
+def credentials_secret(result: SynthResult) -> RecordedResource:
     (credentials,) = [
         r
         for r in owned(result, "kubernetes:core/v1:Secret")
         if r.plain_inputs()["metadata"]["name"] == "rabbitmq-credentials"
     ]
+    return credentials
+
+
+def definitions_of(result: SynthResult) -> dict[str, Any]:
+    """The definitions file the broker imports, with the mock runtime's generated passwords."""
+    document: dict[str, Any] = json.loads(
+        credentials_secret(result).plain_inputs()["stringData"]["definitions.json"]
+    )
+    return document
+
+
+def test_definitions_and_erlang_cookie_are_generated_secrets(result: SynthResult) -> None:
+    credentials = credentials_secret(result)
     assert credentials.plain_inputs()["metadata"]["namespace"] == NAMESPACE
     assert credentials.inputs["stringData"].get(SIG_KEY) == SECRET_SIG
     data = credentials.plain_inputs()["stringData"]
-    assert set(data) == {"credentials.conf", "erlang-cookie"}
-    assert re.search(r"^default_pass = \S{24,}$", data["credentials.conf"], re.MULTILINE)
+    assert set(data) == {"definitions.json", "erlang-cookie"}
     assert len(data["erlang-cookie"]) >= 32
-    generated = {r.urn for r in owned(result, "random:index/randomPassword:RandomPassword")}
-    assert len(generated) == 2
-    assert generated <= set(credentials.dependencies)
+    passwords = owned(result, "random:index/randomPassword:RandomPassword")
+    salts = owned(result, "random:index/randomId:RandomId")
+    # One password and one salt per user (3 services, monitoring, admin), plus the cookie.
+    assert (len(passwords), len(salts)) == (6, 5)
+    assert {r.urn for r in passwords + salts} <= set(credentials.dependencies)
+    cookie = data["erlang-cookie"]
+    hashes = [u["password_hash"] for u in definitions_of(result)["users"]]
     for resource in result.resources:
         redacted = json.dumps(resource.redacted_inputs())
-        assert data["erlang-cookie"] not in redacted, resource.urn
-        assert data["credentials.conf"].split("default_pass = ")[1].strip() not in redacted
+        assert cookie not in redacted, resource.urn
+        for value in hashes:
+            assert value not in redacted, resource.urn
 
 
-def test_cookie_and_credentials_are_mounted_from_the_secret(result: SynthResult) -> None:
+def test_shared_client_user_and_url_secret_are_gone(result: SynthResult) -> None:
+    names = {u["name"] for u in definitions_of(result)["users"]}
+    assert "micromart" not in names and "guest" not in names
+    secrets = {s["metadata"]["name"] for s in kube_objects(result, "Secret")}
+    assert "rabbitmq-client" not in secrets
+    for secret in kube_objects(result, "Secret"):
+        assert "RABBITMQ_URL" not in secret.get("stringData", {}), secret["metadata"]["name"]
+
+
+def test_monitoring_secret_holds_only_the_monitoring_users_url(result: SynthResult) -> None:
+    secret = kube_object(result, "Secret", "rabbitmq-monitoring", APP_NAMESPACE)
+    (url,) = secret["stringData"].values()
+    assert url.startswith("amqp://monitoring:") and url.endswith(
+        f"@rabbitmq.{NAMESPACE}.svc.cluster.local:{AMQP}/micromart"
+    )
+
+
+def test_broker_pods_roll_when_the_definitions_change(result: SynthResult) -> None:
+    annotations = statefulset(result)["spec"]["template"]["metadata"]["annotations"]
+    text = credentials_secret(result).plain_inputs()["stringData"]["definitions.json"]
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert annotations == {"micromart.io/definitions-hash": digest}
+
+
+def test_cookie_and_definitions_are_mounted_from_the_secret(result: SynthResult) -> None:
     volumes = {v["name"]: v for v in pod_spec(result)["volumes"]}
     assert volumes["cookie"]["secret"]["secretName"] == "rabbitmq-credentials"
     projected = volumes["config"]["projected"]["sources"]
     assert {"configMap": {"name": "rabbitmq-config"}} in projected
-    assert any(s.get("secret", {}).get("name") == "rabbitmq-credentials" for s in projected)
+    assert {
+        "secret": {
+            "name": "rabbitmq-credentials",
+            "items": [{"key": "definitions.json", "path": "definitions.json"}],
+        }
+    } in projected
+    mounts = {m["name"]: m["mountPath"] for m in broker(result)["volumeMounts"]}
+    settings = broker_settings(result)
+    assert settings["definitions.local.path"] == f"{mounts['config']}/definitions.json"
+
+
+def test_broker_runs_as_a_high_uid_that_owns_its_data(result: SynthResult) -> None:
+    context = pod_spec(result)["securityContext"]
+    # Checkov CKV_K8S_40; fsGroup makes the data volume writable for that UID.
+    assert context["runAsUser"] >= 10000
+    assert context["fsGroup"] == context["runAsGroup"] == context["runAsUser"]
+    for container in all_containers(result):
+        assert container["securityContext"]["runAsUser"] == context["runAsUser"]
+    (init,) = pod_spec(result)["initContainers"]
+    script = init["command"][-1]
+    # A cookie left by the former UID cannot be chmod-ed, only replaced.
+    assert script.index("rm -f") < script.index("cp ") < script.index("chmod 600")
 
 
 # Every rabbitmq.conf setting apart from the peer list, with the value it must have.
@@ -250,6 +313,10 @@ BROKER_SETTINGS = {
     "vm_memory_high_watermark.relative": "0.6",
     "disk_free_limit.absolute": "2GB",
     "management.tcp.port": "15672",
+    "definitions.import_backend": "local_filesystem",
+    "definitions.local.path": "/etc/rabbitmq/definitions.json",
+    # Re-imported at boot only when the file changed (a rotated password, a new queue).
+    "definitions.skip_if_unchanged": "true",
 }
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -141,9 +142,14 @@ def test_inventory_reports_stock_per_sku() -> None:
         assert fetch(url + "/api/inventory/no%20such")[0] == 400
 
 
-def test_notifications_reports_config_without_credentials() -> None:
+def test_notifications_reports_config_without_credentials(tmp_path: Path) -> None:
+    (tmp_path / "rabbitmq-password").write_text("s3cret\n")
     env = {
-        "RABBITMQ_URL": "amqps://user:s3cret@rabbitmq.messaging:5671/",
+        "RABBITMQ_HOST": "rabbitmq.messaging",
+        "RABBITMQ_PORT": "5671",
+        "RABBITMQ_VHOST": "micromart",
+        "RABBITMQ_USER": "notifications",
+        "SECRETS_DIR": str(tmp_path),
         "NOTIFICATIONS_QUEUE": "q",
     }
     with run_app(SERVICES_DIR / "notifications", env) as url:
@@ -151,12 +157,13 @@ def test_notifications_reports_config_without_credentials() -> None:
         assert status == 200
         assert b"s3cret" not in raw
         body = json.loads(raw)
-        assert body["broker_host"] == "rabbitmq.messaging"
-        assert (body["queue"], body["broker_port"], body["broker_tls"]) == (
-            "q",
-            5671,
-            True,
-        )
+        assert body == {
+            "queue": "q",
+            "broker_configured": True,
+            "broker_host": "rabbitmq.messaging",
+            "broker_port": 5671,
+            "broker_vhost": "micromart",
+        }
 
 
 # --- gateway ---------------------------------------------------------------------------

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
 from micromart_runtime import Reply, Request, json_reply, serve
 
 
 def _status() -> dict[str, object]:
-    # Only host, port and scheme are reported: the URL's credentials never leave.
-    broker = urlsplit(os.environ.get("RABBITMQ_URL", ""))
+    # Only where the broker is: the password is a file and never leaves.
+    host = os.environ.get("RABBITMQ_HOST", "")
     return {
         "queue": os.environ.get("NOTIFICATIONS_QUEUE", "notifications"),
-        "broker_configured": bool(broker.hostname),
-        "broker_host": broker.hostname,
-        "broker_port": broker.port or {"amqp": 5672, "amqps": 5671}.get(broker.scheme),
-        "broker_tls": broker.scheme == "amqps",
+        "broker_configured": bool(host),
+        "broker_host": host or None,
+        "broker_port": int(os.environ.get("RABBITMQ_PORT") or 5672),
+        "broker_vhost": os.environ.get("RABBITMQ_VHOST") or None,
     }
 
 

@@ -985,12 +985,12 @@ CASES = [
         "DATABASE_URL is set by the platform",
     ),
     Case(
-        "env-rabbitmq-url",
+        "env-rabbitmq-user",
         "platform-env",
-        _env("orders", "RABBITMQ_URL"),
+        _env("orders", "RABBITMQ_USER"),
         ORDERS,
         "env",
-        "RABBITMQ_URL is set by the platform",
+        "RABBITMQ_USER is set by the platform",
     ),
     Case(
         "env-service-name",

@@ -71,19 +71,16 @@ def test_notifications_scales_on_its_queue_with_keda_instead_of_cpu(
     assert trigger["metadata"]["queueName"] == queue["queue"]
     assert trigger["metadata"]["mode"] == "QueueLength"
     assert trigger["metadata"]["value"] == str(queue["messagesPerReplica"])
-    # The credentials: the service's own RabbitMQ secret, the key its pods read the URL from.
+    # The credentials: the read-nothing monitoring user's URL, never the service's own user.
     auth = kube_object(
         production, "TriggerAuthentication", trigger["authenticationRef"]["name"], APP_NS
     )
     (ref,) = auth["spec"]["secretTargetRef"]
-    container_refs = {
-        e["valueFrom"]["secretKeyRef"]["name"]: e["valueFrom"]["secretKeyRef"]["key"]
-        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-        if e["name"] == "RABBITMQ_URL"
-    }
-    assert container_refs == {ref["name"]: ref["key"]}
-    assert ref["parameter"] == "host"
-    kube_object(production, "Secret", ref["name"], APP_NS)
+    assert (ref["parameter"], ref["name"], ref["key"]) == ("host", "rabbitmq-monitoring", "host")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert all("valueFrom" not in e for e in container.get("env", []) if "RABBITMQ" in e["name"])
+    secret = kube_object(production, "Secret", ref["name"], APP_NS)
+    assert secret["stringData"]["host"].startswith("amqp://monitoring:")
 
 
 def test_keda_objects_are_valid_for_the_add_on_crds(keda_production: SynthResult) -> None:
