@@ -15,6 +15,8 @@ import pytest
 from .apprunner import SERVICE_NAMES, SERVICES_DIR
 
 VERSIONED_TAG = re.compile(r"^\d+\.\d+\.\d+")  # a full X.Y.Z version, e.g. 3.12.8-slim-bookworm
+# A tag can be pushed again with other bytes; only a content address cannot.
+BY_DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 NUMERIC_USER = re.compile(r"^(\d+)(?::(\d+))?$")
 
 
@@ -82,11 +84,37 @@ def test_multi_stage_with_pinned_identical_bases(service: Path) -> None:
     aliases = {s.alias for s in stages if s.alias}
     external = [s.image for s in stages if s.image not in aliases]
     for image in external:
-        tag = image.partition("@")[0].rpartition(":")[2]  # "repo:tag@sha256:..." -> tag
-        tag = "" if "/" in tag or tag == image else tag
-        assert tag and tag != "latest" and VERSIONED_TAG.match(tag), f"unpinned base {image}"
+        assert base_pin_problem(image) is None, base_pin_problem(image)
     # The builder byte-compiles for the final stage's interpreter: they must be the same.
     assert len(set(external)) == 1, external
+
+
+def base_pin_problem(image: str) -> str | None:
+    """Why a FROM image is not pinned: it needs an X.Y.Z tag (readable, what Dependabot bumps)
+    and the digest of that tag (the bytes)."""
+    name = image.partition("@")[0]
+    tag = name.rpartition(":")[2] if ":" in name.rpartition("/")[2] else ""
+    if not (tag and tag != "latest" and VERSIONED_TAG.match(tag)):
+        return f"base {image} has no X.Y.Z tag"
+    if not BY_DIGEST.match(image):
+        return f"base {image} is not pinned by digest (<image>:<tag>@sha256:<64 hex>)"
+    return None
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("python:3.12.8-slim-bookworm@sha256:" + "0" * 64, None),
+        ("python:3.12.8-slim-bookworm", "not pinned by digest"),
+        ("python:3.12.8-slim-bookworm@sha256:abc", "not pinned by digest"),
+        ("python:latest@sha256:" + "0" * 64, "no X.Y.Z tag"),
+        ("python@sha256:" + "0" * 64, "no X.Y.Z tag"),
+        ("registry:5000/python", "no X.Y.Z tag"),
+    ],
+)
+def test_a_tag_only_or_floating_base_is_refused(image: str, problem: str | None) -> None:
+    found = base_pin_problem(image)
+    assert (found is None) if problem is None else (found is not None and problem in found)
 
 
 def test_final_stage_runs_as_numeric_non_root(service: Path) -> None:
