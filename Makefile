@@ -13,11 +13,15 @@ export UV_PYTHON_DOWNLOADS := never
 # --inexact keeps uv itself (installed by pip, not by the lock's project groups) and lets
 # `make synth` run in a venv that `make test` extended.
 SYNC := $(UV) sync --locked --inexact
+# Checkov pins packaging<24, which uv.lock cannot share: it gets a venv of its own
+# (requirements-checkov.txt). Its tests find it there; `make test` installs it.
+CHECKOV_VENV ?= .venv-checkov
 
-.PHONY: install install-dev synth preview test lint typecheck unit bench schema lock clean
+.PHONY: install install-dev checkov synth preview test lint typecheck unit bench schema lock clean
 
 install: $(BIN)/.runtime
 install-dev: $(BIN)/.dev
+checkov: $(CHECKOV_VENV)/.installed
 
 # The installer, bootstrapped by pip from a file exported from uv.lock (every hash checked).
 $(UV): requirements-uv.txt
@@ -34,6 +38,17 @@ $(BIN)/.dev: $(BIN)/.runtime
 	$(SYNC) --quiet --group dev
 	touch $@
 
+# Its own pip bootstraps its own uv (requirements-uv.txt): this venv never touches $(VENV).
+# --no-config keeps pyproject.toml's constraints, made for the program's venv, out of this one.
+# About 20 s on a cold cache.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt requirements-uv.txt
+	$(PYTHON) -m venv --clear $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		--no-deps -r requirements-uv.txt
+	$(CHECKOV_VENV)/bin/uv pip install --no-config --quiet --python $(CHECKOV_VENV)/bin/python \
+		--require-hashes --no-deps --compile-bytecode -r requirements-checkov.txt
+	touch $@
+
 lock: $(UV)
 	$(UV) lock
 	$(UV) export --locked --quiet --only-group uv --no-emit-project --format requirements-txt \
@@ -41,6 +56,9 @@ lock: $(UV)
 	$(UV) pip compile services/requirements.in --quiet --generate-hashes --python-version 3.12 \
 		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
 		--output-file services/requirements.txt
+	$(UV) pip compile requirements-checkov.in --no-config --quiet --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--custom-compile-command "make lock" --output-file requirements-checkov.txt
 
 # ./synth keeps the exit codes 0/1/2 apart; through make any failure becomes 2.
 synth: install
@@ -63,7 +81,7 @@ typecheck: install-dev
 	cd services && ../$(BIN)/mypy --strict --python-version 3.12 --explicit-package-bases \
 		--cache-dir ../.mypy_cache micromart_runtime */app
 
-unit: install-dev
+unit: install-dev checkov
 	$(BIN)/python -m pytest
 
 bench: install-dev

@@ -6,7 +6,9 @@ the microservices and RabbitMQ.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
@@ -25,6 +27,39 @@ MESSAGING_CLIENT_LABEL = "micromart.io/messaging-client"
 ISTIO_INGRESS_NAMESPACE = "aks-istio-ingress"
 ISTIO_SYSTEM_NAMESPACE = "aks-istio-system"
 NONROOT_UID = 10001
+# Checkov takes a suppression from the object's own metadata.annotations: a key containing
+# "checkov.io/skip", the value "<check id>=<reason>" split on every "=" (checkov 3.3.30,
+# checkov/kubernetes/kubernetes_utils.py, get_skipped_checks), so a reason cannot hold one.
+CHECKOV_SKIP_PREFIX = "checkov.io/skip"
+_CHECKOV_KUBERNETES_CHECK = re.compile(r"CKV2?_K8S_[0-9]+")
+
+
+@dataclass(frozen=True)
+class CheckovSkip:
+    """A Checkov Kubernetes check that does not fit one object, and why: the reason is part of
+    the manifest, so whoever reads the object or Checkov's report sees it."""
+
+    check: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not _CHECKOV_KUBERNETES_CHECK.fullmatch(self.check):
+            raise ValueError(f"not a Checkov Kubernetes check id: {self.check!r}")
+        if not self.reason.strip() or "=" in self.reason or "\n" in self.reason:
+            raise ValueError(
+                f"{self.check}: the reason must be one non-empty line without '=': {self.reason!r}"
+            )
+
+
+def checkov_annotations(skips: Sequence[CheckovSkip]) -> dict[str, str]:
+    """`checkov.io/skip1`, `checkov.io/skip2`, ... in the order given, one check each."""
+    checks = [skip.check for skip in skips]
+    if len(set(checks)) != len(checks):
+        raise ValueError(f"a check is suppressed twice: {checks}")
+    return {
+        f"{CHECKOV_SKIP_PREFIX}{number}": f"{skip.check}={skip.reason}"
+        for number, skip in enumerate(skips, start=1)
+    }
 
 
 def labels(name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -41,12 +76,17 @@ def metadata(
     namespace: pulumi.Input[str] | None,
     object_labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
+    checkov_skips: Sequence[CheckovSkip] = (),
 ) -> meta.ObjectMetaArgs:
+    """`checkov_skips` is the only way a suppression gets into a manifest: each has a reason."""
+    if any(CHECKOV_SKIP_PREFIX in key for key in annotations or {}):
+        raise ValueError(f"{name}: suppress Checkov checks with CheckovSkip, not an annotation")
+    merged = {**(annotations or {}), **checkov_annotations(checkov_skips)}
     return meta.ObjectMetaArgs(
         name=name,
         namespace=namespace,
         labels=dict(object_labels) if object_labels is not None else labels(name),
-        annotations=dict(annotations) if annotations else None,
+        annotations=merged or None,
     )
 
 

@@ -140,12 +140,17 @@ def write_build(
         _write_json(folder / "plan.json", plan_document(result))
         _write_json(folder / "outputs.json", result.outputs)
         _write_json(folder / "policy.json", policy_document(result, findings, config or {}))
-        for relative, document in manifest_documents(result).items():
-            path = folder / "manifests" / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        write_manifests(result, folder / "manifests")
 
     publish(target, write)
+
+
+def write_manifests(result: SynthResult, folder: Path) -> None:
+    """`manifests/` of a build: one YAML file per Kubernetes object, as kubectl would take it."""
+    for relative, document in manifest_documents(result).items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
 
 def _write_json(path: Path, document: Any) -> None:
