@@ -11,12 +11,22 @@ from components.config.loader import ConfigError, load_from_pulumi
 from components.istio import IstioCrds, IstioCrdsArgs
 from components.keda import KedaCrds, KedaCrdsArgs
 from components.keyvault import KeyVault, KeyVaultArgs
-from components.microservice import Broker, Microservice, MicroserviceArgs, PlatformEndpoints
+from components.microservice import (
+    Broker,
+    Microservice,
+    MicroserviceArgs,
+    PlatformEndpoints,
+    SecretsAccess,
+    env_secrets,
+    postgres_password_secret,
+    rabbitmq_password_secret,
+)
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network import Network, NetworkArgs
 from components.postgres import DatabaseClaim, PostgresServer, PostgresServerArgs
 from components.rabbitmq import RabbitMQ, RabbitMQArgs
 from components.registry import Registry, RegistryArgs
+from components.secrets_store import SecretsStoreCrds, SecretsStoreCrdsArgs
 
 APP_NAMESPACE, MESSAGING_NAMESPACE = "micromart", "micromart-messaging"
 ROOT = Path(__file__).resolve().parent
@@ -64,6 +74,7 @@ registry = Registry(
 )
 istio = IstioCrds("micromart", IstioCrdsArgs(cluster.provider))
 keda = KedaCrds("micromart", KedaCrdsArgs(cluster.provider))
+secrets_store = SecretsStoreCrds("micromart", SecretsStoreCrdsArgs(cluster.provider))
 namespaces = Namespaces(
     "micromart",
     NamespacesArgs(
@@ -85,8 +96,6 @@ postgres = PostgresServer(
         databases=[
             DatabaseClaim(s.name, s.postgres.database) for s in config.services if s.postgres
         ],
-        secret_namespace=namespaces.app_namespace,
-        provider=cluster.provider,
         protect=stack.is_production,
     ),
 )
@@ -112,14 +121,19 @@ vault = KeyVault(
         secrets={
             "postgres-admin-password": postgres.admin_password,
             **{
-                f"{service}-postgres-password": password
+                postgres_password_secret(service): password
                 for service, password in postgres.role_passwords.items()
             },
             "rabbitmq-admin-password": rabbitmq.admin_password,
             "rabbitmq-monitoring-password": rabbitmq.monitoring_password,
             **{
-                f"{service}-rabbitmq-password": password
+                rabbitmq_password_secret(service): password
                 for service, password in rabbitmq.user_passwords.items()
+            },
+            **{
+                name: value
+                for spec in config.services
+                for name, value in env_secrets(spec, config.secret_env_of(spec.name)).items()
             },
         },
         private_endpoint=network.keyvault_endpoint,
@@ -144,12 +158,15 @@ services = {
             log_level=stack.log_level,
             platform=PlatformEndpoints(
                 postgres_subnet=stack.network.postgres_subnet,
-                postgres_secret=postgres.secret_names.get(spec.name),
+                postgres_host=postgres.fqdn,
                 rabbitmq=broker,
                 rabbitmq_namespace=MESSAGING_NAMESPACE,
             ),
             provider=cluster.provider,
             istio=istio,
+            secrets=SecretsAccess(
+                placement, cluster.oidc_issuer_url, vault.vault, vault.secret_ids, secrets_store
+            ),
             keda=keda,
             ingress=stack.ingress if spec.public else None,
             secret_env=config.secret_env_of(spec.name),

@@ -12,6 +12,11 @@ ACR_PULL_ROLE_ID = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 # Built-in role "Network Contributor": AKS needs it on a subnet it does not own to attach nodes
 # and the ingress gateway's load balancer.
 NETWORK_CONTRIBUTOR_ROLE_ID = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+# Built-in role "Key Vault Secrets User": read secret contents, nothing else; assigned per secret
+# (a secret is its own scope in RBAC mode: Microsoft Learn, "Provide access to Key Vault keys,
+# certificates, and secrets with Azure role-based access control", "Secret scope role
+# assignment").
+KEY_VAULT_SECRETS_USER_ROLE_ID = "4633458b-17de-408a-b874-0445c86b69e6"
 POSTGRES_DELEGATION = "Microsoft.DBforPostgreSQL/flexibleServers"
 
 

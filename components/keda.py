@@ -2,7 +2,7 @@
 
 The add-on (enabled on the cluster by `workloadAutoScalerProfile.keda`) installs the keda.sh
 CRDs, not this program; a ScaledObject sent before they exist would fail after the provider's
-few "no matches for kind" retries (see components/istio.py for the provider behaviour). Each
+few "no matches for kind" retries (see components/crd_reads.py for the provider behaviour). Each
 CRD is read once from the cluster and every KEDA object depends on the read of its own CRD.
 """
 
@@ -14,6 +14,8 @@ from types import MappingProxyType
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from components.crd_reads import CrdReads
 
 KEDA_API_VERSION = "keda.sh/v1alpha1"
 # (apiVersion, kind) -> the CRD that serves it, for every KEDA kind this program writes.
@@ -30,28 +32,14 @@ class KedaCrdsArgs:
     provider: k8s.Provider
 
 
-class KedaCrds(pulumi.ComponentResource):
+class KedaCrds(CrdReads):
     """The add-on's keda.sh CRDs as read from the cluster."""
 
     def __init__(
         self, name: str, args: KedaCrdsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("micromart:keda:KedaCrds", name, None, opts)
-        self._reads = {
-            crd_name: k8s.apiextensions.v1.CustomResourceDefinition.get(
-                f"{name}-{crd_name}",
-                crd_name,
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
-            )
-            for crd_name in sorted(set(KEDA_CRDS.values()))
-        }
-        self.register_outputs({"crds": sorted(self._reads)})
+        super().__init__("micromart:keda:KedaCrds", name, KEDA_CRDS, args.provider, opts)
 
     def wait_for(self, kind: str) -> pulumi.ResourceOptions:
         """Options that make an object of `kind` wait for the read of its CRD."""
-        crd_name = KEDA_CRDS.get((KEDA_API_VERSION, kind))
-        if crd_name is None:
-            raise ValueError(
-                f"{KEDA_API_VERSION} {kind}: add its CRD to components/keda.py KEDA_CRDS"
-            )
-        return pulumi.ResourceOptions(depends_on=[self._reads[crd_name]])
+        return self.waits_for(KEDA_API_VERSION, kind)

@@ -1,4 +1,8 @@
-"""PostgreSQL Flexible Server reachable only from the VNet, one database and secret per service."""
+"""PostgreSQL Flexible Server reachable only from the VNet, one database per service.
+
+The passwords (admin, and one role per service) are generated here and stored only in Key Vault
+(components/keyvault.py, wired in __main__.py); no Kubernetes Secret holds any of them.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,13 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_azure_native.dbforpostgresql as postgresql
-import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pulumi_azure_native import authorization
 
-from components import kube
 from components.azure import Placement
 from components.config.stack import PostgresConfig
 
 POSTGRES_PORT = 5432
-DATABASE_URL_KEY = "DATABASE_URL"
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,7 @@ class PostgresServerArgs:
     delegated_subnet_id: pulumi.Input[str]
     private_dns_zone_id: pulumi.Input[str]
     databases: Sequence[DatabaseClaim]
-    secret_namespace: pulumi.Input[str]
-    provider: k8s.Provider
     protect: bool
-
-
-def secret_name(service: str) -> str:
-    return f"{service}-postgres"
 
 
 class PostgresServer(pulumi.ComponentResource):
@@ -47,8 +42,6 @@ class PostgresServer(pulumi.ComponentResource):
     # Service -> the password of its own database role (the roles themselves are created by the
     # in-cluster bootstrap Job; the services never see the admin password).
     role_passwords: dict[str, pulumi.Output[str]]
-    # Output names, so a workload reading a secret waits until the database behind it exists.
-    secret_names: dict[str, pulumi.Output[str]]
 
     def __init__(
         self,
@@ -71,7 +64,8 @@ class PostgresServer(pulumi.ComponentResource):
                 version=config.version,
                 administrator_login=config.admin_login,
                 administrator_login_password=password.result,
-                # Entra ID sign-in for people; the password login only for the service secrets.
+                # Entra ID sign-in for people; password logins for the admin (bootstrap only) and
+                # each service's own role.
                 auth_config=postgresql.AuthConfigArgs(
                     password_auth="Enabled",
                     active_directory_auth="Enabled",
@@ -111,14 +105,13 @@ class PostgresServer(pulumi.ComponentResource):
         )
         # Azure answers ServerIsBusy to a second operation on a flexible server while one is
         # running, so every child operation waits for the previous one: a chain, not a fan-out.
-        previous: pulumi.Resource = tls
-        self.fqdn = server.fully_qualified_domain_name.apply(lambda fqdn: fqdn or "")
+        previous: pulumi.CustomResource = tls
+        fqdn = server.fully_qualified_domain_name.apply(lambda value: value or "")
         self.admin_password = password.result
         self.role_passwords = {
             claim.service: self._password(f"{name}-{claim.service}-role-password").result
             for claim in args.databases
         }
-        self.secret_names = {}
         for claim in args.databases:
             database = postgresql.Database(
                 f"{name}-{claim.service}-db",
@@ -132,10 +125,10 @@ class PostgresServer(pulumi.ComponentResource):
                 opts=self._azure_opts(depends_on=previous),
             )
             previous = database
-            self.secret_names[claim.service] = self._connection_secret(
-                claim, password.result, database, tls
-            )
-        self.register_outputs({"fqdn": self.fqdn, "secret_names": self.secret_names})
+        # Clients read the host only once TLS is enforced and every database exists (the chain
+        # ends with them), so no pod connects to a server that is still being configured.
+        self.fqdn = pulumi.Output.all(fqdn, previous.id).apply(lambda values: values[0])
+        self.register_outputs({"fqdn": self.fqdn})
 
     def _password(self, resource_name: str) -> random.RandomPassword:
         # URL- and libpq-safe specials: the value goes into connection strings unquoted.
@@ -152,29 +145,3 @@ class PostgresServer(pulumi.ComponentResource):
             protect=self._args.protect,
             depends_on=[depends_on] if depends_on is not None else None,
         )
-
-    def _connection_secret(
-        self,
-        claim: DatabaseClaim,
-        password: pulumi.Output[str],
-        database: postgresql.Database,
-        tls: postgresql.Configuration,
-    ) -> pulumi.Output[str]:
-        login = self._args.config.admin_login
-        url = pulumi.Output.all(self.fqdn, password).apply(
-            lambda values: (
-                f"postgresql://{login}:{values[1]}@{values[0]}:{POSTGRES_PORT}/"
-                f"{claim.database}?sslmode=verify-full"
-            )
-        )
-        name = secret_name(claim.service)
-        secret = k8s.core.v1.Secret(
-            f"{self._name}-{claim.service}-secret",
-            metadata=kube.metadata(name, self._args.secret_namespace, kube.labels(claim.service)),
-            type="Opaque",
-            string_data={DATABASE_URL_KEY: kube.secret(url)},
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=self._args.provider, depends_on=[database, tls]
-            ),
-        )
-        return kube.name_of(secret)

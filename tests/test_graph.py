@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.synthesis import dependency_closure, of_type, only
 from tools.recorder import RecordedResource
 from tools.synth import SynthResult, component_of
@@ -77,27 +79,51 @@ def test_no_service_depends_on_another_service(result: SynthResult) -> None:
     assert crossings == []
 
 
-def test_deployments_wait_for_the_secrets_they_read(result: SynthResult) -> None:
-    # A Secret referenced only by a plain name gives no ordering: on a first `up` the pods would
-    # sit in CreateContainerConfigError until the Flexible Server and databases exist, and the
-    # Deployment's await would time out.
-    secrets = {
-        (s["metadata"]["namespace"], s["metadata"]["name"]): r.urn
-        for r in of_type(result, "kubernetes:core/v1:Secret")
-        for s in [r.plain_inputs()]
+def test_deployments_wait_for_the_key_vault_secrets_they_mount(result: SynthResult) -> None:
+    # A pod whose SecretProviderClass, Secrets User grants or Key Vault secrets do not exist yet
+    # sits in ContainerCreating (FailedMount) and the Deployment's await times out on a first
+    # `up`: each Deployment must depend on all of them, not just name them.
+    classes = {
+        (c["metadata"]["namespace"], c["metadata"]["name"]): r
+        for r in of_type(result, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass")
+        for c in [r.plain_inputs()]
     }
-    references, missing = 0, []
+    types = {r.urn: r.type for r in result.resources}
+    mounted, missing = 0, []
     for deployment in of_type(result, "kubernetes:apps/v1:Deployment"):
         inputs = deployment.plain_inputs()
         namespace = inputs["metadata"]["namespace"]
         closure = dependency_closure(result, deployment.urn)
-        for container in inputs["spec"]["template"]["spec"]["containers"]:
-            for variable in container.get("env", []):
-                ref = variable.get("valueFrom", {}).get("secretKeyRef")
-                if not ref:
-                    continue
-                references += 1
-                if secrets[(namespace, ref["name"])] not in closure:
-                    missing.append((deployment.name, ref["name"]))
-    assert references >= 3  # orders, catalog, inventory (Postgres); RabbitMQ passwords are files
+        for volume in inputs["spec"]["template"]["spec"].get("volumes", []):
+            if "csi" not in volume:
+                continue
+            mounted += 1
+            provider_class = classes[
+                (namespace, volume["csi"]["volumeAttributes"]["secretProviderClass"])
+            ]
+            kinds = {types.get(urn) for urn in dependency_closure(result, provider_class.urn)}
+            if (
+                provider_class.urn not in closure
+                or not {
+                    "azure-native:authorization:RoleAssignment",
+                    "azure-native:keyvault:Secret",
+                }
+                <= kinds
+            ):
+                missing.append(deployment.name)
+    assert mounted >= 3  # orders, catalog, inventory (their database role's password)
     assert missing == []
+
+
+def test_no_container_reads_a_secret_from_env(result: SynthResult) -> None:
+    # Secrets are files from Key Vault; an env var would leak into crash dumps, `env` in exec
+    # sessions and child processes (Checkov CKV_K8S_35). No container anywhere, no Secret ref.
+    found = []
+    for resource in result.resources:
+        if not resource.is_kubernetes_object:
+            continue
+        text = json.dumps(resource.plain_inputs())
+        for marker in ('"secretKeyRef"', '"secretRef"'):
+            if marker in text:
+                found.append((resource.urn, marker))
+    assert found == []

@@ -1,7 +1,8 @@
 """Every manifest synth writes is valid: Kubernetes objects against the pinned version's strict
 schema (kubernetes-validate), Istio objects against the vendored CRDs of the pinned add-on minor
 (tools/schemas/istio), KEDA objects against the vendored CRDs of the add-on's KEDA
-(tools/schemas/keda), unknown fields rejected."""
+(tools/schemas/keda), SecretProviderClasses against the Secrets Store CSI driver's CRD
+(tools/schemas/secrets-store), unknown fields rejected."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from tests.synthesis import PROJECT_DIR
-from tools import istio_crds, keda_crds
+from tools import istio_crds, keda_crds, secrets_store_crds
 from tools.synth import SynthResult, manifest_documents
 
 STACKS = ("staging", "production")
@@ -62,6 +63,8 @@ def manifest_errors(document: dict[str, Any], version: str) -> list[str]:
         return istio_errors(document)
     if keda_crds.is_keda(str(document.get("apiVersion", ""))):
         return keda_crds.validation_errors(document)
+    if secrets_store_crds.is_secrets_store(str(document.get("apiVersion", ""))):
+        return secrets_store_crds.validation_errors(document)
     return kubernetes_errors(document, version)
 
 

@@ -190,6 +190,14 @@ RULES = (
         ("vault.privateNetwork",),
     ),
     Rule(r".*:VirtualNetwork", r"subnets\[0\]\.serviceEndpoints.*", ("vault.privateNetwork",)),
+    Rule(
+        r"kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass",
+        r"spec\.parameters\.keyvaultName",
+        ("vault.name",),
+    ),
+    # The cluster's OIDC issuer URL embeds the cluster's (environment's) name.
+    Rule(r".*:FederatedIdentityCredential", r"issuer", ("environment",)),
+    Rule(r"kubernetes:core/v1:ConfigMap", r"data\.POSTGRES_HOST", ("postgres.serverName",)),
     # Images are pushed to, and pulled by digest from, the stack's registry.
     Rule(r"docker:.*", r"imageName|registry\.server", ("registry.name",)),
     Rule(

@@ -17,7 +17,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.rpc import UNKNOWN
 
 from components.build_context import content_digest
-from tools import keda_crds
+from tools import keda_crds, secrets_store_crds
 from tools.istio_crds import crd_documents
 from tools.opaque import UNRENDERABLE_INVOKES, decode_yaml
 from tools.recorder import SECRET_SIG, SIG_KEY
@@ -67,12 +67,17 @@ class SynthMocks(Mocks):
         return None, preview_state(args.inputs, state)
 
     def _read_crd(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        """`CustomResourceDefinition.get`: the cluster has the Istio and KEDA add-ons' CRDs only."""
+        """`CustomResourceDefinition.get`: the cluster has its add-ons' CRDs only (Istio, KEDA,
+        the Key Vault Secrets Provider's Secrets Store CSI driver)."""
         name = str(args.resource_id)
         if self._preview:
             # On a new stack the provider is unknown at preview: the engine reads nothing.
             return None, {}
-        crd = crd_documents().get(name) or keda_crds.crd_documents().get(name)
+        crd = (
+            crd_documents().get(name)
+            or keda_crds.crd_documents().get(name)
+            or secrets_store_crds.crd_documents().get(name)
+        )
         if crd is None:
             # What the engine reports when a read finds nothing (pulumi/pulumi
             # pkg/resource/deploy/step.go, ReadStep.Apply).

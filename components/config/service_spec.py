@@ -27,15 +27,28 @@ RESERVED_ENV = frozenset(
         "PORT",
         "SERVICE_NAME",
         "REQUIRED_ENV",
+        # No longer injected (secrets are files now), but kept: a spec reviving either name
+        # would put a connection string with a password back into env.
         "DATABASE_URL",
         "RABBITMQ_HOST",
         "RABBITMQ_PORT",
         "RABBITMQ_VHOST",
         "RABBITMQ_USER",
         "LOG_LEVEL",
+        # Secrets as files (components/workload_identity.py) and the connection settings.
+        "SECRETS_DIR",
+        "REQUIRED_SECRETS",
+        "POSTGRES_HOST",
+        "POSTGRES_PORT",
+        "POSTGRES_DATABASE",
+        "POSTGRES_USER",
+        "POSTGRES_SSLMODE",
     }
 )
 RESERVED_ENV_PATTERNS = (
+    # The workload identity webhook's (AZURE_CLIENT_ID, AZURE_TENANT_ID,
+    # AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST) in every pod labelled to use it.
+    re.compile(r"^AZURE_"),
     # One per declared callee: UPSTREAM_<SERVICE>_URL.
     re.compile(r"^UPSTREAM_"),
     # The kubelet's own: KUBERNETES_SERVICE_HOST, and the service links of every Service in the

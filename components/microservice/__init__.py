@@ -12,6 +12,10 @@ from components.microservice.args import (
     Broker,
     MicroserviceArgs,
     PlatformEndpoints,
+    SecretsAccess,
+    env_secrets,
+    postgres_password_secret,
+    rabbitmq_password_secret,
     service_host,
     upstream_env,
 )
@@ -22,6 +26,10 @@ __all__ = [
     "Microservice",
     "MicroserviceArgs",
     "PlatformEndpoints",
+    "SecretsAccess",
+    "env_secrets",
+    "postgres_password_secret",
+    "rabbitmq_password_secret",
     "service_host",
     "upstream_env",
 ]

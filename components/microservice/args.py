@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,10 +10,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
+from components.azure import Placement
 from components.config.service_spec import ServiceSpec
 from components.config.stack import ImagesConfig, IngressConfig
 from components.istio import IstioCrds
 from components.keda import KedaCrds
+from components.keyvault import VaultRef
+from components.secrets_store import SecretsStoreCrds
 
 SERVICE_PORT = 80
 HTTP_PORT_NAME = "http"
@@ -43,10 +47,22 @@ class PlatformEndpoints:
     """What a service may reach on the platform, by name only."""
 
     postgres_subnet: str
-    # Secret names as outputs: the Deployment then waits until the secret really exists.
-    postgres_secret: pulumi.Input[str] | None
+    # The server's FQDN (an output: the ConfigMap waits for TLS and every database).
+    postgres_host: pulumi.Input[str] | None
     rabbitmq: Broker | None
     rabbitmq_namespace: str
+
+
+@dataclass(frozen=True)
+class SecretsAccess:
+    """Where the service's Key Vault secrets are and how its identity is federated."""
+
+    placement: Placement
+    oidc_issuer_url: pulumi.Input[str]
+    vault: VaultRef
+    # Key Vault secret name -> ARM ID, for every secret of the stack (KeyVault.secret_ids).
+    secret_ids: Mapping[str, pulumi.Output[str]]
+    crds: SecretsStoreCrds
 
 
 @dataclass(frozen=True)
@@ -63,10 +79,13 @@ class MicroserviceArgs:
     provider: k8s.Provider
     # Istio objects are sent only after the add-on's CRDs were read from the cluster.
     istio: IstioCrds
+    # The service's Key Vault secrets, read as files through its own workload identity.
+    secrets: SecretsAccess
     # The KEDA add-on's CRDs, for a service that scales on its queue.
     keda: KedaCrds | None = None
     ingress: IngressConfig | None = None
-    # Names in spec.env whose values are Pulumi secrets: they go to a Secret, not the ConfigMap.
+    # Names in spec.env whose values are Pulumi secrets: they are Key Vault secrets, mounted as
+    # files named by the key, never env.
     secret_env: frozenset[str] = frozenset()
 
 
@@ -76,3 +95,30 @@ def service_host(service: str, namespace: str) -> str:
 
 def upstream_env(service: str) -> str:
     return f"UPSTREAM_{service.upper().replace('-', '_')}_URL"
+
+
+# Key Vault secret names (the stack's naming contract) and the files they become in the pod.
+POSTGRES_PASSWORD_FILE = "postgres-password"
+RABBITMQ_PASSWORD_FILE = "rabbitmq-password"
+
+
+def postgres_password_secret(service: str) -> str:
+    return f"{service}-postgres-password"
+
+
+def rabbitmq_password_secret(service: str) -> str:
+    return f"{service}-rabbitmq-password"
+
+
+def env_secret_name(service: str, key: str) -> str:
+    """A `secure:` env value's Key Vault secret (names allow letters, digits and hyphens)."""
+    return f"{service}-env-{key.lower().replace('_', '-')}"
+
+
+def env_secrets(spec: ServiceSpec, secret_env: frozenset[str]) -> dict[str, pulumi.Output[str]]:
+    """Key Vault secret name -> value, for each of the spec's secret env values."""
+    return {
+        env_secret_name(spec.name, key): pulumi.Output.secret(spec.env[key])
+        for key in sorted(secret_env)
+        if key in spec.env
+    }

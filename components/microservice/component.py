@@ -10,6 +10,7 @@ from components.microservice import scaling, security, traffic, workload
 from components.microservice.args import BLUE_GREEN_TRACKS, MicroserviceArgs
 from components.microservice.image import service_image
 from components.microservice.scope import ServiceScope
+from components.workload_identity import PodIdentity
 
 
 class Microservice(pulumi.ComponentResource):
@@ -33,9 +34,9 @@ class Microservice(pulumi.ComponentResource):
             ),
         )
         self.image = service_image(scope)
-        account = security.service_account(scope)
+        identity = security.workload_identity(scope).pod
         env = workload.env_sources(scope)
-        tracks = self._tracks(scope, account, env)
+        tracks = self._tracks(scope, identity, env)
         workload.cluster_service(scope)
         scaling.trigger_authentication(scope)
         workload.disruption_budget(scope)
@@ -53,7 +54,7 @@ class Microservice(pulumi.ComponentResource):
     def _tracks(
         self,
         scope: ServiceScope,
-        account: k8s.core.v1.ServiceAccount,
+        identity: PodIdentity,
         env: workload.EnvSources,
     ) -> list[k8s.apps.v1.Deployment]:
         """The Deployments traffic is split between, each with its autoscaler."""
@@ -63,16 +64,16 @@ class Microservice(pulumi.ComponentResource):
             for track in BLUE_GREEN_TRACKS:
                 pin = spec.blue_green.image(track)
                 image = scope.reference(pin) if pin is not None else self.image
-                deployment = workload.deployment(scope, track, image, account, env)
+                deployment = workload.deployment(scope, track, image, identity, env)
                 if spec.autoscaling.enabled:
                     scaling.autoscaler(scope, deployment, track)
                 deployments.append(deployment)
             return deployments
-        stable = workload.deployment(scope, "stable", self.image, account, env)
+        stable = workload.deployment(scope, "stable", self.image, identity, env)
         if spec.autoscaling.enabled:
             scaling.autoscaler(scope, stable)
         deployments = [stable]
         if spec.canary is not None and spec.canary.weight > 0:
             canary = scope.prebuilt(spec.canary.tag)
-            deployments.append(workload.deployment(scope, "canary", canary, account, env))
+            deployments.append(workload.deployment(scope, "canary", canary, identity, env))
         return deployments

@@ -1,7 +1,9 @@
-"""Who the service is and who may talk to it: ServiceAccount, NetworkPolicy, mesh authorization."""
+"""Who the service is and who may talk to it: its workload identity (ServiceAccount, Azure
+identity, secret files), NetworkPolicy, mesh authorization."""
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
@@ -9,21 +11,57 @@ from components.microservice.args import (
     AMQP_PORT,
     HTTP_PORT_NAME,
     INGRESS_GATEWAY_PRINCIPAL,
+    POSTGRES_PASSWORD_FILE,
     POSTGRES_PORT,
+    RABBITMQ_PASSWORD_FILE,
+    env_secret_name,
+    postgres_password_secret,
+    rabbitmq_password_secret,
 )
 from components.microservice.scope import ServiceScope
+from components.workload_identity import WorkloadIdentity, WorkloadIdentityArgs
 
 core = k8s.core.v1
 meta = k8s.meta.v1
 netv1 = k8s.networking.v1
 
 
-def service_account(scope: ServiceScope) -> core.ServiceAccount:
-    return core.ServiceAccount(
-        f"{scope.name}-sa",
-        metadata=kube.metadata(scope.service, scope.args.namespace, scope.labels),
-        automount_service_account_token=False,
-        opts=scope.k8s_opts(),
+def secret_files(scope: ServiceScope) -> dict[str, str]:
+    """File name under /mnt/secrets -> Key Vault secret name, for what this service needs."""
+    spec, secret_ids = scope.args.spec, scope.args.secrets.secret_ids
+    files = {
+        key: env_secret_name(spec.name, key) for key in scope.args.secret_env if key in spec.env
+    }
+    if spec.postgres is not None:
+        files[POSTGRES_PASSWORD_FILE] = postgres_password_secret(spec.name)
+    # The broker's per-service users (and their passwords in the vault) come from the RabbitMQ
+    # component; until the stack stores `<service>-rabbitmq-password`, nothing is mounted for it.
+    if spec.rabbitmq and rabbitmq_password_secret(spec.name) in secret_ids:
+        files[RABBITMQ_PASSWORD_FILE] = rabbitmq_password_secret(spec.name)
+    return dict(sorted(files.items()))
+
+
+def workload_identity(scope: ServiceScope) -> WorkloadIdentity:
+    """The service's own Azure identity, ServiceAccount and secret files (one per service)."""
+    access = scope.args.secrets
+    return WorkloadIdentity(
+        scope.name,
+        WorkloadIdentityArgs(
+            service_account=scope.service,
+            namespace=scope.args.namespace,
+            namespace_name=scope.args.namespace_name,
+            labels=scope.labels,
+            placement=access.placement,
+            identity_name=f"id-micromart-{scope.service}",
+            oidc_issuer_url=access.oidc_issuer_url,
+            vault=access.vault,
+            files=secret_files(scope),
+            secret_ids=access.secret_ids,
+            provider=scope.args.provider,
+            crds=access.crds,
+            previous_parent=scope.component,
+        ),
+        opts=pulumi.ResourceOptions(parent=scope.component),
     )
 
 

@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import kube
 from components.microservice.args import (
     CONFIG_HASH_ANNOTATION,
     HTTP_PORT_NAME,
+    POSTGRES_PORT,
     SERVICE_PORT,
     TRACK_LABEL,
     service_host,
     upstream_env,
 )
 from components.microservice.scope import ServiceScope
+from components.microservice.security import secret_files
+from components.workload_identity import SECRETS_DIR, PodIdentity
 
 core = k8s.core.v1
 apps = k8s.apps.v1
 meta = k8s.meta.v1
-
-
-# The keyed digest's key length: long enough that the annotation cannot be guessed offline.
-DIGEST_KEY_LENGTH = 48
 
 
 @dataclass(frozen=True)
@@ -36,120 +33,102 @@ class EnvSources:
     """Where the container's environment comes from, and what rolls the pods when it changes."""
 
     config: core.ConfigMap
-    secret: core.Secret | None
     digest: pulumi.Input[str]
 
 
 def environment(scope: ServiceScope) -> dict[str, str]:
-    """The plain environment: what the ConfigMap holds (never a secret env value)."""
+    """The ConfigMap's plain settings (all but POSTGRES_HOST, an output): never a secret.
+
+    Secrets are files under SECRETS_DIR; REQUIRED_SECRETS names the files the app must find
+    before it is ready, as REQUIRED_ENV names the variables.
+    """
     spec = scope.args.spec
     upstreams = {
         upstream_env(callee): f"http://{service_host(callee, scope.args.namespace_name)}"
         for callee in spec.calls
     }
     required = sorted(upstreams)
+    connection: dict[str, str] = {}
     if spec.postgres is not None:
-        required.append("DATABASE_URL")
+        # Each service signs in as its own role (named after it) to its own database; TLS with
+        # the server's certificate and host name verified.
+        connection |= {
+            "POSTGRES_PORT": str(POSTGRES_PORT),
+            "POSTGRES_DATABASE": spec.postgres.database,
+            "POSTGRES_USER": spec.name,
+            "POSTGRES_SSLMODE": "verify-full",
+        }
+        required.extend(["POSTGRES_HOST", *connection])
     broker = scope.args.platform.rabbitmq
-    messaging = (
-        {
+    if spec.rabbitmq and broker is not None:
+        messaging = {
             "RABBITMQ_HOST": broker.host,
             "RABBITMQ_PORT": str(broker.port),
             "RABBITMQ_VHOST": broker.vhost,
             "RABBITMQ_USER": spec.name,
         }
-        if spec.rabbitmq and broker is not None
-        else {}
-    )
-    required.extend(messaging)
+        connection |= messaging
+        required.extend(messaging)
+    files = secret_files(scope)
+    secrets = {"SECRETS_DIR": SECRETS_DIR, "REQUIRED_SECRETS": ",".join(files)} if files else {}
     plain = {key: value for key, value in spec.env.items() if key not in scope.args.secret_env}
     return {
         **plain,
         **upstreams,
-        **messaging,
+        **connection,
+        **secrets,
         "SERVICE_NAME": spec.name,
         "LOG_LEVEL": scope.args.log_level,
         "REQUIRED_ENV": ",".join(sorted(required)),
     }
 
 
-def secret_environment(scope: ServiceScope) -> dict[str, str]:
-    env = scope.args.spec.env
-    return {key: env[key] for key in sorted(scope.args.secret_env) if key in env}
+def _postgres_host(scope: ServiceScope) -> pulumi.Input[str] | None:
+    platform = scope.args.platform
+    return platform.postgres_host if scope.args.spec.postgres is not None else None
 
 
-def config_digest(scope: ServiceScope) -> str:
-    data = json.dumps(environment(scope), sort_keys=True).encode()
-    return hashlib.sha256(data).hexdigest()[:16]
+def _digest(data: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_digest(scope: ServiceScope) -> pulumi.Input[str]:
+    """What rolls the pods: a hash of the ConfigMap's data, read by the app at start only.
+
+    The ConfigMap holds no secret, so a plain hash reveals nothing. Secrets are not in it and
+    need no rollout: the CSI driver rewrites a mounted file in place when its Key Vault secret
+    changes (the add-on's rotation poll, components/cluster.py), and the apps read the file when
+    they use the value (micromart_runtime.secret). The HMAC that covered the old per-service env
+    Secret is gone with that Secret.
+    """
+    env = environment(scope)
+    host = _postgres_host(scope)
+    if host is None:
+        return _digest(env)
+    return pulumi.Output.from_input(host).apply(
+        lambda value: _digest({**env, "POSTGRES_HOST": value})
+    )
 
 
 def env_sources(scope: ServiceScope) -> EnvSources:
-    config = config_map(scope)
-    secrets = secret_environment(scope)
-    if not secrets:
-        return EnvSources(config=config, secret=None, digest=config_digest(scope))
-    return EnvSources(
-        config=config, secret=env_secret(scope, secrets), digest=_keyed_digest(scope, secrets)
-    )
+    return EnvSources(config=config_map(scope), digest=config_digest(scope))
 
 
 def config_map(scope: ServiceScope) -> core.ConfigMap:
+    data: dict[str, pulumi.Input[str]] = dict(environment(scope))
+    host = _postgres_host(scope)
+    if host is not None:
+        data["POSTGRES_HOST"] = host
     return core.ConfigMap(
         f"{scope.name}-config",
         metadata=scope.meta(f"{scope.service}-config"),
-        data=dict(sorted(environment(scope).items())),
+        data=dict(sorted(data.items())),
         opts=scope.k8s_opts(),
     )
-
-
-def env_secret(scope: ServiceScope, secrets: dict[str, str]) -> core.Secret:
-    return core.Secret(
-        f"{scope.name}-env",
-        metadata=scope.meta(f"{scope.service}-env"),
-        type="Opaque",
-        string_data={key: pulumi.Output.secret(value) for key, value in secrets.items()},
-        opts=scope.k8s_opts(),
-    )
-
-
-def _keyed_digest(scope: ServiceScope, secrets: dict[str, str]) -> pulumi.Output[str]:
-    # A plain hash of a secret is readable by anyone who may read Deployments (far more people
-    # than may read Secrets) and a short password falls to an offline dictionary attack on it.
-    # An HMAC under a random key that lives only in the (encrypted) Pulumi state still changes
-    # whenever a value changes, yet says nothing about the value without that key. The digest
-    # derives from a secret, so Pulumi also keeps it encrypted in state.
-    key = random.RandomPassword(
-        f"{scope.name}-env-digest-key",
-        args=random.RandomPasswordArgs(length=DIGEST_KEY_LENGTH, special=False),
-        opts=pulumi.ResourceOptions(parent=scope.component),
-    )
-    data = json.dumps({"plain": environment(scope), "secret": secrets}, sort_keys=True).encode()
-    digest = key.result.apply(
-        lambda secret_key: hmac.new(secret_key.encode(), data, hashlib.sha256).hexdigest()[:16]
-    )
-    return pulumi.Output.secret(digest)
-
-
-def _secret_env(scope: ServiceScope, secret: core.Secret | None) -> list[core.EnvVarArgs]:
-    spec, platform = scope.args.spec, scope.args.platform
-    refs: list[tuple[str, pulumi.Input[str]]] = []
-    if secret is not None:
-        refs.extend((key, kube.name_of(secret)) for key in secret_environment(scope))
-    if spec.postgres is not None and platform.postgres_secret is not None:
-        refs.append(("DATABASE_URL", platform.postgres_secret))
-    return [
-        core.EnvVarArgs(
-            name=key,
-            value_from=core.EnvVarSourceArgs(
-                secret_key_ref=core.SecretKeySelectorArgs(name=secret, key=key)
-            ),
-        )
-        for key, secret in refs
-    ]
 
 
 def _container(
-    scope: ServiceScope, image: pulumi.Input[str], env: EnvSources
+    scope: ServiceScope, image: pulumi.Input[str], env: EnvSources, identity: PodIdentity
 ) -> core.ContainerArgs:
     spec = scope.args.spec
     _, tmp_mount = kube.tmp_volume()
@@ -158,10 +137,8 @@ def _container(
         image=image,
         image_pull_policy="IfNotPresent",
         ports=[core.ContainerPortArgs(name=HTTP_PORT_NAME, container_port=spec.port)],
-        env=[
-            core.EnvVarArgs(name="PORT", value=str(spec.port)),
-            *_secret_env(scope, env.secret),
-        ],
+        # No secret in env, ever: secrets are the read-only files of the identity's volume.
+        env=[core.EnvVarArgs(name="PORT", value=str(spec.port))],
         env_from=[
             core.EnvFromSourceArgs(
                 config_map_ref=core.ConfigMapEnvSourceArgs(name=kube.name_of(env.config))
@@ -179,7 +156,7 @@ def _container(
         else None,
         readiness_probe=_http_probe(spec.probes.readiness, spec.port, period=5, failures=3),
         liveness_probe=_http_probe(spec.probes.liveness, spec.port, period=15, failures=3),
-        volume_mounts=[tmp_mount],
+        volume_mounts=[tmp_mount, *identity.volume_mounts],
     )
 
 
@@ -199,12 +176,14 @@ def deployment(
     scope: ServiceScope,
     track: str,
     image: pulumi.Input[str],
-    service_account: core.ServiceAccount,
+    identity: PodIdentity,
     env: EnvSources,
 ) -> apps.Deployment:
     service = scope.service
     name = service if track == "stable" else f"{service}-{track}"
     pod_labels = scope.labels | {TRACK_LABEL: track, "app": service}
+    # The workload identity webhook projects the federated token into labelled pods only.
+    template_labels = pod_labels | dict(identity.labels)
     tmp_volume, _ = kube.tmp_volume()
     return apps.Deployment(
         f"{scope.name}-{track}",
@@ -219,22 +198,22 @@ def deployment(
             ),
             template=core.PodTemplateSpecArgs(
                 metadata=meta.ObjectMetaArgs(
-                    labels=pod_labels,
+                    labels=template_labels,
                     annotations={
                         "kubectl.kubernetes.io/default-container": service,
                         # Env is read at pod start only: a config change must roll the pods,
-                        # so the template carries a digest of the ConfigMap's and Secret's data.
+                        # so the template carries a digest of the ConfigMap (config_digest).
                         CONFIG_HASH_ANNOTATION: env.digest,
                     },
                 ),
                 spec=core.PodSpecArgs(
-                    service_account_name=service_account.metadata.apply(lambda m: m.name),
+                    service_account_name=identity.service_account_name,
                     automount_service_account_token=False,
                     security_context=kube.pod_security_context(),
                     termination_grace_period_seconds=30,
                     topology_spread_constraints=kube.spread_constraints(scope.selector(track)),
-                    containers=[_container(scope, image, env)],
-                    volumes=[tmp_volume],
+                    containers=[_container(scope, image, env, identity)],
+                    volumes=[tmp_volume, *identity.volumes],
                 ),
             ),
         ),

@@ -9,6 +9,7 @@ and fails wherever that default is unsafe.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -199,26 +200,30 @@ PRIVATE_REGISTRY_SCHEMA = schema(
 )
 
 
-def _connects_to(
-    endpoint: PolicyResource, target: PolicyResource, name_key: str, collection: str
+def _has_endpoint(
+    endpoints: list[PolicyResource], target: PolicyResource, name_key: str, collection: str
 ) -> bool:
     """Whether a private endpoint's connections point at this resource (dependency or ID).
 
-    `name_key` is the target's own-name input (registryName, vaultName) and `collection` the
-    ARM path segment before that name (registries, vaults).
+    Dependencies are tried on every endpoint before any ID is read: at preview another
+    service's endpoint may carry an unknown ID, and reading it would leave this resource
+    undecided although its own endpoint is known. `name_key` is the target's own-name input
+    (registryName, vaultName) and `collection` the ARM path segment before that name.
     """
     key = "privateLinkServiceConnections"
-    if any(dep.urn == target.urn for dep in endpoint.property_dependencies.get(key, [])):
-        return True
-    name = str(target.props.get(name_key) or "").lower()
-    for connection in as_list(endpoint.props.get(key)):
-        service_id = as_mapping(connection).get("privateLinkServiceId")
-        if (
-            name
-            and isinstance(service_id, str)
-            and service_id.lower().endswith(f"/{collection}/{name}")
-        ):
+    for endpoint in endpoints:
+        if any(dep.urn == target.urn for dep in endpoint.property_dependencies.get(key, [])):
             return True
+    name = str(target.props.get(name_key) or "").lower()
+    for endpoint in endpoints:
+        for connection in as_list(endpoint.props.get(key)):
+            service_id = as_mapping(connection).get("privateLinkServiceId")
+            if (
+                name
+                and isinstance(service_id, str)
+                and service_id.lower().endswith(f"/{collection}/{name}")
+            ):
+                return True
     return False
 
 
@@ -249,7 +254,7 @@ def check_acr_private_network(args: StackValidationArgs) -> Iterator[Finding]:
                 registry.urn,
                 f"registry '{label}': sku is {shown(sku)}; private endpoints need Premium",
             )
-        if not any(_connects_to(e, registry, "registryName", "registries") for e in endpoints):
+        if not _has_endpoint(endpoints, registry, "registryName", "registries"):
             yield Finding(
                 registry.urn,
                 f"registry '{label}': no private endpoint connects to it, so nothing "
@@ -305,12 +310,35 @@ def check_keyvault_secure(args: StackValidationArgs) -> Iterator[Finding]:
             yield Finding(vault.urn, f"key vault '{label}': {problem}")
         if not require_private:
             continue
-        if not any(_connects_to(e, vault, "vaultName", "vaults") for e in endpoints):
+        if not _has_endpoint(endpoints, vault, "vaultName", "vaults"):
             yield Finding(
                 vault.urn,
                 f"key vault '{label}': no private endpoint connects to it, so no pod could "
                 "read a secret once public access is off",
             )
+
+
+# --- workload identity federation ----------------------------------------------------------------
+
+# A Kubernetes ServiceAccount subject: namespace and name are DNS names (no `*`, no `:`).
+_SERVICE_ACCOUNT_SUBJECT = re.compile(
+    r"system:serviceaccount:[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-.a-z0-9]*[a-z0-9])?"
+)
+
+
+def check_federated_credential_single_subject(args: ResourceValidationArgs) -> Iterator[str]:
+    # Flexible credentials (claimsMatchingExpression) match many subjects by pattern; a plain
+    # subject is compared exactly, so it must name one ServiceAccount and nothing wider.
+    if args.props.get("claimsMatchingExpression") is not None:
+        yield "claimsMatchingExpression matches subjects by pattern; name one ServiceAccount"
+    subject = args.props.get("subject")
+    if not isinstance(subject, str) or not subject:
+        yield "subject is unset"
+    elif "*" in subject or not _SERVICE_ACCOUNT_SUBJECT.fullmatch(subject):
+        yield (
+            f"subject '{subject}' is not exactly one ServiceAccount "
+            "(system:serviceaccount:<namespace>:<name>)"
+        )
 
 
 # --- AKS exposure ---------------------------------------------------------------------------
@@ -665,6 +693,21 @@ POLICIES: tuple[Policy, ...] = (
         ),
         tags=(*_AZURE, "keyvault", "secrets"),
         config_schema=KEYVAULT_SCHEMA,
+    ),
+    matching_policy(
+        name="azure-federated-credential-single-subject",
+        description=(
+            "A federated identity credential trusts exactly one Kubernetes ServiceAccount, never "
+            "a pattern."
+        ),
+        applies=lambda t: is_azure(t, "managedidentity", "FederatedIdentityCredential"),
+        check=check_federated_credential_single_subject,
+        severity=Severity.HIGH,
+        remediation=(
+            'Set subject="system:serviceaccount:<namespace>:<service account>" for the one '
+            "workload that needs the identity; give other workloads identities of their own."
+        ),
+        tags=(*_AZURE, "identity"),
     ),
     matching_policy(
         name="aks-api-server-restricted",

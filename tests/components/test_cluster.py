@@ -25,7 +25,6 @@ CLUSTER_COMPONENT = "micromart:cluster:Cluster"
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 KUBE_COMPONENTS = {
     "micromart:namespaces:Namespaces",
-    "micromart:postgres:PostgresServer",
     "micromart:rabbitmq:RabbitMQ",
     "micromart:service:Microservice",
 }

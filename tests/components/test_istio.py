@@ -9,6 +9,7 @@ from pulumi.runtime.mocks import MockResourceArgs
 
 from components.istio import ISTIO_CRDS
 from components.keda import KEDA_CRDS
+from components.secrets_store import SECRETS_STORE_CRDS
 from tests.synthesis import PROJECT_DIR, copy_project, only
 from tools import istio_crds
 from tools.mocks import CRD_TYPE, SynthMocks
@@ -35,8 +36,12 @@ def test_every_istio_object_waits_for_the_read_of_its_crd(result: SynthResult) -
 
 def test_crds_are_read_through_the_clusters_provider(result: SynthResult) -> None:
     provider = only(result, K8S_PROVIDER)
-    # The KEDA add-on's CRDs are read the same way (components/keda.py).
-    assert {read.id for read in result.reads} == {*ISTIO_CRDS.values(), *KEDA_CRDS.values()}
+    # The KEDA and Key Vault add-ons' CRDs are read the same way (components/crd_reads.py).
+    assert {read.id for read in result.reads} == {
+        *ISTIO_CRDS.values(),
+        *KEDA_CRDS.values(),
+        *SECRETS_STORE_CRDS.values(),
+    }
     assert all(read.provider == provider.urn for read in result.reads)
 
 
@@ -66,5 +71,5 @@ def test_an_istio_kind_without_a_crd_wait_cannot_be_created(tmp_path: Path) -> N
         source.replace('kind="PeerAuthentication"', 'kind="RequestAuthentication"'),
         encoding="utf-8",
     )
-    with pytest.raises(ProgramError, match="not an Istio kind this program waits for"):
+    with pytest.raises(ProgramError, match="not a kind this program waits for"):
         synthesize(project, "staging")

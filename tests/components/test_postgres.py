@@ -1,4 +1,4 @@
-"""PostgresServer component: private access, TLS, sizing from config, databases and secrets."""
+"""PostgresServer component: private access, TLS, sizing from config, databases and passwords."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import itertools
 import json
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
@@ -124,44 +123,59 @@ def test_admin_password_never_appears_in_redacted_inputs_or_the_plan(result: Syn
     assert secret not in json.dumps(plan_document(result))
 
 
-def test_each_database_service_gets_a_secret_with_its_connection_string(
-    result: SynthResult,
-) -> None:
-    server = only(result, SERVER).plain_inputs()
-    password = server["administratorLoginPassword"]
-    provider = only(result, K8S_PROVIDER)
-    for service, database in declared_databases().items():
-        secret = kube_object(result, "Secret", f"{service}-postgres", "micromart")
-        assert set(secret["stringData"]) == {"DATABASE_URL"}
-        url = urlsplit(secret["stringData"]["DATABASE_URL"])
-        assert url.scheme == "postgresql"
-        assert url.username == server["administratorLogin"]
-        assert url.password == password
-        assert url.hostname == f"{server['serverName']}.postgres.database.azure.com"
-        assert url.path == f"/{database}"
-        assert parse_qs(url.query)["sslmode"] in (["require"], ["verify-ca"], ["verify-full"])
-    recorded = [
-        r
-        for r in of_type(result, "kubernetes:core/v1:Secret")
-        if r.parent.endswith(f"{COMPONENT_PREFIX}::micromart")
-    ]
-    assert len(recorded) == len(declared_databases())
-    for resource in recorded:
-        assert resource.provider == provider.urn
-        # The whole stringData is a secret on the wire, so no value leaks to state or plan.
-        assert resource.inputs["stringData"].get(SIG_KEY) == SECRET_SIG
-        assert resource.redacted_inputs()["stringData"] == "[secret]"
+def test_no_kubernetes_secret_holds_a_postgres_password(result: SynthResult) -> None:
+    # The admin password reaches only Key Vault (for the bootstrap Job); no service, and no
+    # Kubernetes Secret, gets it or a connection string built from it.
+    admin = only(result, SERVER).plain_inputs()["administratorLoginPassword"]
+    for resource in result.resources:
+        if resource.is_kubernetes_object:
+            assert admin not in json.dumps(resource.plain_inputs()), resource.urn
+    assert [
+        r for r in of_type(result, "kubernetes:core/v1:Secret") if COMPONENT_PREFIX in r.urn
+    ] == []
 
 
-def test_connection_secret_waits_for_its_database_and_tls(result: SynthResult) -> None:
+def test_each_database_service_gets_its_own_generated_role_password(result: SynthResult) -> None:
+    admin = admin_password(result).urn
+    passwords = {
+        r.urn.rsplit("::", 1)[1]: r
+        for r in of_type(result, PASSWORD)
+        if COMPONENT_PREFIX in r.urn and r.urn != admin
+    }
+    assert sorted(passwords) == sorted(f"micromart-{s}-role-password" for s in declared_databases())
+    values = {r.plain_inputs()["length"] for r in passwords.values()}
+    assert min(values) >= 24
+    vault_secrets = {
+        r.plain_inputs()["secretName"]: r for r in of_type(result, "azure-native:keyvault:Secret")
+    }
+    for service in declared_databases():
+        secret = vault_secrets[f"{service}-postgres-password"]
+        (source,) = secret.property_dependencies["properties"]
+        assert source == next(
+            r.urn for name, r in passwords.items() if name == f"micromart-{service}-role-password"
+        )
+
+
+def test_clients_read_the_host_after_tls_and_every_database(result: SynthResult) -> None:
+    # The ConfigMaps' POSTGRES_HOST is the server's FQDN, released only at the end of the chain.
     by_database = {d.plain_inputs()["databaseName"]: d.urn for d in of_type(result, DATABASE)}
     tls = only(result, CONFIGURATION).urn
-    for resource in of_type(result, "kubernetes:core/v1:Secret"):
-        name = resource.plain_inputs()["metadata"]["name"]
-        if not name.endswith("-postgres"):
-            continue
-        database = declared_databases()[name.removesuffix("-postgres")]
-        assert {by_database[database], tls} <= set(resource.dependencies), name
+    server = only(result, SERVER).plain_inputs()
+    for service, database in declared_databases().items():
+        config_map = kube_object(result, "ConfigMap", f"{service}-config", "micromart")
+        assert config_map["data"]["POSTGRES_HOST"] == (
+            f"{server['serverName']}.postgres.database.azure.com"
+        )
+        assert config_map["data"]["POSTGRES_DATABASE"] == database
+        assert config_map["data"]["POSTGRES_USER"] == service
+        assert config_map["data"]["POSTGRES_SSLMODE"] == "verify-full"
+        (recorded,) = [
+            r
+            for r in of_type(result, "kubernetes:core/v1:ConfigMap")
+            if r.plain_inputs()["metadata"]["name"] == f"{service}-config"
+        ]
+        closure = dependency_closure(result, recorded.urn)
+        assert {*by_database.values(), tls} <= closure, service
 
 
 def test_production_server_and_databases_are_protected(production: SynthResult) -> None:

@@ -138,9 +138,11 @@ def test_no_secret_value_reaches_build_or_stack_files(
 
 def test_secret_manifests_keep_keys_and_mask_values(staging_build: Path) -> None:
     secret = yaml.safe_load(
-        (staging_build / "manifests/micromart/secret-orders-postgres.yaml").read_text()
+        (
+            staging_build / "manifests/micromart-messaging/secret-rabbitmq-credentials.yaml"
+        ).read_text()
     )
-    assert secret["stringData"] == {"DATABASE_URL": "[secret]"}
+    assert secret["stringData"] == {"definitions.json": "[secret]", "erlang-cookie": "[secret]"}
 
 
 def test_duplicate_urns_are_refused() -> None:

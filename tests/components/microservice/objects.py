@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.components.microservice.sources import APP_NS, MICROSERVICE
 from tests.synthesis import (
@@ -156,6 +157,31 @@ def pod_environment(result: SynthResult, deployment: Mapping[str, Any]) -> dict[
         assert ref["key"] in keys, f"{variable['name']}: Secret {ref['name']} has no {ref['key']}"
         env[variable["name"]] = f"dummy-{variable['name'].lower()}"
     return env
+
+
+def mounted_secret_files(result: SynthResult, deployment: Mapping[str, Any]) -> list[str]:
+    """The file names the CSI driver would mount for the pod: its SecretProviderClass's
+    objectAliases, through the one csi volume the container mounts read-only at /mnt/secrets."""
+    namespace = deployment["metadata"]["namespace"]
+    pod = deployment["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod.get("volumes") or [] if "csi" in v}
+    mounts = [
+        m for m in only_container(deployment).get("volumeMounts") or [] if m["name"] in volumes
+    ]
+    if not mounts:
+        return []
+    (mount,) = mounts
+    assert (mount["mountPath"], mount.get("readOnly")) == ("/mnt/secrets", True)
+    csi = volumes[mount["name"]]["csi"]
+    assert (csi["driver"], csi["readOnly"]) == ("secrets-store.csi.k8s.io", True)
+    name = csi["volumeAttributes"]["secretProviderClass"]
+    provider_class = kube_object(result, "SecretProviderClass", name, namespace)
+    array = yaml.safe_load(provider_class["spec"]["parameters"]["objects"])["array"]
+    return sorted(yaml.safe_load(item)["objectAlias"] for item in array)
+
+
+def required_secrets(env: Mapping[str, str]) -> list[str]:
+    return [name.strip() for name in env.get("REQUIRED_SECRETS", "").split(",") if name.strip()]
 
 
 def required_env(env: Mapping[str, str]) -> list[str]:

@@ -1,14 +1,15 @@
-"""Secret env values (`pulumi config set --secret --path ...env.X`) stay out of ConfigMaps."""
+"""Secret env values (`pulumi config set --secret --path ...env.X`) become Key Vault secrets that
+only the service's own identity may read, mounted as files: never a ConfigMap, a Secret or env."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.components.microservice.objects import only_container, pod_environment
 from tests.components.microservice.sources import APP_NS
@@ -16,7 +17,7 @@ from tests.synthesis import copy_project, edit_yaml, kube_object
 from tools.cli import write_build
 from tools.policy_check import blocking, check_stack, policy_config
 from tools.recorder import SECRET_PLACEHOLDER
-from tools.synth import ProgramError, StackInput, SynthResult, read_stack_file, synthesize
+from tools.synth import StackInput, SynthResult, read_stack_file, synthesize
 
 STACK = "staging"
 SERVICE = "orders"
@@ -28,7 +29,9 @@ DECRYPTED = "tok-4f9d2c71e8a3b650"
 ROTATED = "tok-0b1e6a94d3c7f218"
 CIPHERTEXT = "v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBB"
 CONFIG_HASH = "micromart.io/config-hash"
-ENV_SECRET = f"{SERVICE}-env"
+VAULT_SECRET = f"{SERVICE}-env-api-token"
+KEYVAULT_SECRET = "azure-native:keyvault:Secret"
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 
 
 @dataclass(frozen=True)
@@ -45,18 +48,7 @@ def _project(root: Path) -> Path:
         override["env"] = {SECRET_NAME: {"secure": CIPHERTEXT}, PLAIN_NAME: PLAIN_VALUE}
 
     edit_yaml(project / f"Pulumi.{STACK}.yaml", edit)
-    _declare_stack_secret(
-        project, [{"namespace": APP_NS, "name": ENV_SECRET, "keys": [SECRET_NAME]}]
-    )
     return project
-
-
-def _declare_stack_secret(project: Path, entries: list[dict[str, Any]]) -> None:
-    """The reviewed declaration the pack needs: it cannot see that a value came from config."""
-    path = project / "policy" / "config" / f"{STACK}.json"
-    config = json.loads(path.read_text(encoding="utf-8"))
-    config["k8s-secret-values-not-literal"] = {"stackSecrets": entries}
-    path.write_text(json.dumps(config), encoding="utf-8")
 
 
 def _decrypted(project: Path, value: str) -> StackInput:
@@ -89,29 +81,41 @@ def _deployment(result: SynthResult) -> dict[str, Any]:
     return kube_object(result, "Deployment", SERVICE, APP_NS)
 
 
-def _recorded(result: SynthResult, kind: str, name: str) -> Any:
-    return next(
-        r
-        for r in result.resources
-        if r.is_kubernetes_object
-        and r.inputs.get("kind") == kind
-        and r.plain_inputs()["metadata"]["name"] == name
-    )
+def _vault_secret(result: SynthResult) -> Any:
+    (secret,) = [
+        r for r in result.by_type(KEYVAULT_SECRET) if r.plain_inputs()["secretName"] == VAULT_SECRET
+    ]
+    return secret
 
 
-def test_the_secret_value_goes_to_a_secret_referenced_by_key(secret_env: Synthesized) -> None:
+def test_the_secret_value_goes_to_key_vault_as_a_secret(secret_env: Synthesized) -> None:
+    secret = _vault_secret(secret_env.result)
+    assert secret.plain_inputs()["properties"]["value"] == DECRYPTED
+    # Kept a Pulumi secret: masked in the plan and in state.
+    assert secret.redacted_inputs()["properties"]["value"] == SECRET_PLACEHOLDER
+
+
+def test_the_pod_reads_it_as_a_file_named_by_the_key_and_never_from_env(
+    secret_env: Synthesized,
+) -> None:
     result = secret_env.result
-    secret = kube_object(result, "Secret", ENV_SECRET, APP_NS)
-    assert secret["stringData"] == {SECRET_NAME: DECRYPTED}
-    # Kept a Pulumi secret (the whole map, as the provider marks it): masked when written out.
-    recorded = _recorded(result, "Secret", ENV_SECRET)
-    assert recorded.redacted_inputs()["stringData"] == SECRET_PLACEHOLDER
-    env = {variable["name"]: variable for variable in only_container(_deployment(result))["env"]}
-    assert env[SECRET_NAME] == {
-        "name": SECRET_NAME,
-        "valueFrom": {"secretKeyRef": {"name": ENV_SECRET, "key": SECRET_NAME}},
-    }
-    assert pod_environment(result, _deployment(result))[PLAIN_NAME] == PLAIN_VALUE
+    container = only_container(_deployment(result))
+    assert [variable["name"] for variable in container["env"]] == ["PORT"]
+    environment = pod_environment(result, _deployment(result))
+    assert environment[PLAIN_NAME] == PLAIN_VALUE
+    assert SECRET_NAME not in environment
+    assert SECRET_NAME in environment["REQUIRED_SECRETS"].split(",")
+    provider_class = kube_object(result, "SecretProviderClass", f"{SERVICE}-secrets", APP_NS)
+    objects = yaml.safe_load(provider_class["spec"]["parameters"]["objects"])["array"]
+    aliases = {yaml.safe_load(item)["objectAlias"]: yaml.safe_load(item) for item in objects}
+    assert aliases[SECRET_NAME]["objectName"] == VAULT_SECRET
+
+
+def test_only_the_services_own_identity_may_read_it(secret_env: Synthesized) -> None:
+    result = secret_env.result
+    secret = _vault_secret(result)
+    readers = [r for r in result.by_type(ROLE_ASSIGNMENT) if r.plain_inputs()["scope"] == secret.id]
+    assert [r.urn.rsplit("::", 1)[1] for r in readers] == [f"{SERVICE}-reads-{VAULT_SECRET}"]
 
 
 def test_the_config_map_holds_the_plain_values_only(secret_env: Synthesized) -> None:
@@ -121,29 +125,22 @@ def test_the_config_map_holds_the_plain_values_only(secret_env: Synthesized) -> 
     assert DECRYPTED not in json.dumps(data)
 
 
-def test_only_the_service_with_secret_env_gets_an_env_secret(secret_env: Synthesized) -> None:
-    names = {
-        r.plain_inputs()["metadata"]["name"]
-        for r in secret_env.result.resources
-        if r.is_kubernetes_object and r.inputs.get("kind") == "Secret"
-    }
-    assert {name for name in names if name.endswith("-env")} == {ENV_SECRET}
+def test_no_kubernetes_secret_carries_it(secret_env: Synthesized) -> None:
+    for resource in secret_env.result.resources:
+        if resource.is_kubernetes_object:
+            assert DECRYPTED not in json.dumps(resource.plain_inputs()), resource.urn
 
 
-def test_the_rollout_digest_changes_with_the_value_without_revealing_it(
+def test_a_new_value_rotates_the_file_without_rolling_the_pods(
     secret_env: Synthesized, rotated: Synthesized
 ) -> None:
-    first = _deployment(secret_env.result)["spec"]["template"]["metadata"]["annotations"]
-    second = _deployment(rotated.result)["spec"]["template"]["metadata"]["annotations"]
-    assert first[CONFIG_HASH] != second[CONFIG_HASH]
-    for value, digest in ((DECRYPTED, first[CONFIG_HASH]), (ROTATED, second[CONFIG_HASH])):
-        assert value not in digest
-        # Not a plain hash anyone who may read Deployments could test guesses against.
-        for guess in (value, json.dumps({SECRET_NAME: value})):
-            assert hashlib.sha256(guess.encode()).hexdigest()[:16] != digest
-    recorded = _recorded(secret_env.result, "Deployment", SERVICE)
-    annotations = recorded.redacted_inputs()["spec"]["template"]["metadata"]["annotations"]
-    assert annotations[CONFIG_HASH] == SECRET_PLACEHOLDER
+    # The CSI driver rewrites the mounted file when the Key Vault secret changes; the pod
+    # template, and so the Deployment, stays the same: only the vault secret changes.
+    first = _deployment(secret_env.result)["spec"]["template"]
+    second = _deployment(rotated.result)["spec"]["template"]
+    assert first == second
+    assert isinstance(first["metadata"]["annotations"][CONFIG_HASH], str)
+    assert _vault_secret(rotated.result).plain_inputs()["properties"]["value"] == ROTATED
 
 
 def test_the_value_is_never_written_to_the_build_and_the_pack_passes(
@@ -151,30 +148,9 @@ def test_the_value_is_never_written_to_the_build_and_the_pack_passes(
 ) -> None:
     findings = check_stack(secret_env.result, secret_env.project)
     assert [f for f in findings if f.level == "mandatory"] == blocking(findings) == []
-    flagged = [f for f in findings if SERVICE in f.urn and "secret" in f.policy]
-    assert flagged == []
     target = tmp_path / "build" / STACK
     write_build(secret_env.result, findings, target, policy_config(secret_env.project, STACK))
     written = [path for path in target.rglob("*") if path.is_file()]
-    assert any(path.name == f"secret-{SERVICE}-env.yaml" for path in written)
+    assert written
     for path in written:
         assert DECRYPTED not in path.read_text(encoding="utf-8"), path
-
-
-def test_the_pack_blocks_the_secret_unless_declared_exactly(secret_env: Synthesized) -> None:
-    # The engine shows the pack no trace of config secrets: without the declaration the value
-    # is indistinguishable from a literal in code, and a malformed declaration is refused.
-    _declare_stack_secret(secret_env.project, [])
-    try:
-        findings = blocking(check_stack(secret_env.result, secret_env.project))
-        assert [(f.policy, ENV_SECRET in f.message) for f in findings] == [
-            ("k8s-secret-values-not-literal", True)
-        ]
-        _declare_stack_secret(secret_env.project, [{"namespace": APP_NS, "name": ENV_SECRET}])
-        with pytest.raises(ProgramError, match="keys"):
-            check_stack(secret_env.result, secret_env.project)
-    finally:
-        _declare_stack_secret(
-            secret_env.project,
-            [{"namespace": APP_NS, "name": ENV_SECRET, "keys": [SECRET_NAME]}],
-        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +14,13 @@ from tests.components.microservice.objects import (
     app_deployments,
     assert_hpa_and_replicas_consistent,
     http_port,
+    mounted_secret_files,
     only_container,
     pod_environment,
     pod_labels,
     probes,
     required_env,
+    required_secrets,
     resolve_port,
     result_for,
     selects,
@@ -70,22 +73,29 @@ def test_probe_port_is_the_http_container_port_and_the_port_env(
 
 @pytest.mark.parametrize("service", service_names())
 def test_app_answers_200_on_exactly_the_declared_probe_paths(
-    production: SynthResult, service: str
+    production: SynthResult, service: str, tmp_path: Path
 ) -> None:
     deployment = app_deployments(production)[service]
     container = only_container(deployment)
     declared = probes(container)
     env = pod_environment(production, deployment)
-    # The manifest's port wiring is checked above; here the app gets a free loopback port.
+    # The manifest's port wiring is checked above; here the app gets a free loopback port, and
+    # the files its SecretProviderClass mounts (dummies) in a folder of its own.
+    files = mounted_secret_files(production, deployment)
+    assert sorted(required_secrets(env)) == files
     run_env = {key: value for key, value in env.items() if key != "PORT"}
+    if files:
+        run_env["SECRETS_DIR"] = str(tmp_path)
+        for file in files:
+            (tmp_path / file).write_text(f"dummy-{file}\n", encoding="utf-8")
     with run_app(SERVICES_DIR / service, run_env) as url:
         answers = {kind: fetch(url + probe["path"])[0] for kind, probe in declared.items()}
-    expected = dict.fromkeys(declared, 200)
-    if "RABBITMQ_HOST" in env:
-        # No broker answers here, and readiness says so; with one it is 200
-        # (tests/integration/messaging runs the apps against a real RabbitMQ).
-        expected["readiness"] = 503
-    assert answers == expected
+    assert answers == dict.fromkeys(declared, 200)
+    # A secret the driver has not mounted keeps the pod out of the endpoints, not dead.
+    if files:
+        (tmp_path / files[0]).unlink()
+        assert_unready_but_live(service, run_env, declared)
+        (tmp_path / files[0]).write_text("dummy\n", encoding="utf-8")
 
     # The readiness path must be the one that reflects configuration: take away one required
     # variable and readiness (only) fails. A readiness probe pointed at the liveness path would
@@ -94,7 +104,13 @@ def test_app_answers_200_on_exactly_the_declared_probe_paths(
     if not required:
         return
     broken = {key: value for key, value in run_env.items() if key != required[0]}
-    with run_app(SERVICES_DIR / service, broken) as url:
+    assert_unready_but_live(service, broken, declared)
+
+
+def assert_unready_but_live(
+    service: str, env: dict[str, str], declared: dict[str, dict[str, Any]]
+) -> None:
+    with run_app(SERVICES_DIR / service, env) as url:
         assert fetch(url + declared["readiness"]["path"])[0] == 503
         assert fetch(url + declared["liveness"]["path"])[0] == 200
 
@@ -258,7 +274,14 @@ def test_resources_per_service_match_the_stack_mode(
         "DestinationRule": 1,
         "VirtualService": 1,
         "AuthorizationPolicy": 1,
+        # Its workload identity (components/workload_identity.py).
+        "WorkloadIdentity": 1,
+        "UserAssignedIdentity": 1,
+        "FederatedIdentityCredential": 1,
     }
+    # Secret files per service (its database role's and broker user's passwords): one Secrets
+    # User grant each, and a SecretProviderClass if any; gateway reads nothing.
+    secrets = {"orders": 2, "catalog": 1, "inventory": 2, "notifications": 1, "gateway": 0}
     for stack, result in (("staging", staging), ("production", production)):
         counts = resources_per_service(result)
         assert sorted(counts) == list(service_names())
@@ -271,6 +294,8 @@ def test_resources_per_service_match_the_stack_mode(
                 expected["HorizontalPodAutoscaler"] += 1
             if service_spec(name).get("public"):
                 expected.update({"Gateway": 1, "VirtualService": 1})
+            if secrets[name]:
+                expected.update({"RoleAssignment": secrets[name], "SecretProviderClass": 1})
             assert found == expected, f"{stack}/{name}"
 
 
