@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +22,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 MAX_BODY_BYTES = 1 << 20
+SECRETS_DIR = "/mnt/secrets"  # where the Key Vault CSI volume is mounted (env SECRETS_DIR)
 log = logging.getLogger("micromart")
+
+
+def secret(name: str) -> str:
+    """The secret file `$SECRETS_DIR/<name>`, without one trailing newline.
+
+    Read on every call, never cached: the CSI driver rewrites the file when the value rotates.
+    """
+    text = _secret_path(name).read_text(encoding="utf-8")
+    return text.removesuffix("\n")
+
+
+def _secret_path(name: str) -> Path:
+    # A file name, never a path: "../x" or "a/b" would read outside the secrets volume.
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"not a secret file name: {name!r}")
+    return Path(os.environ.get("SECRETS_DIR") or SECRETS_DIR) / name
 
 
 @dataclass(frozen=True)
@@ -51,57 +68,39 @@ def json_reply(status: int, payload: object, *headers: tuple[str, str]) -> Reply
 
 
 Handler = Callable[[Request], Reply | None]  # None means "no such route" (404)
+# A readiness check: None when the dependency answers, else a short reason (never a secret).
+ReadinessCheck = Callable[[], str | None]
 
 
-# Where the platform mounts the service's secrets: one file per secret, named by the secret (the
-# Secrets Store CSI driver's volume, read-only; the driver rewrites a file in place when the
-# secret rotates, so read it when the value is needed instead of caching it at start).
-DEFAULT_SECRETS_DIR = "/mnt/secrets"
+def _listed(variable: str) -> list[str]:
+    return [n.strip() for n in os.environ.get(variable, "").split(",") if n.strip()]
 
 
-def _secret_path(name: str) -> Path:
-    # A file name, never a path: "../x" or "a/b" would read outside the secrets volume.
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-        raise ValueError(f"not a secret file name: {name!r}")
-    return Path(os.environ.get("SECRETS_DIR") or DEFAULT_SECRETS_DIR) / name
+def _missing_secrets() -> list[str]:
+    # Names only, never values. An empty file counts as missing: the driver has not filled it.
+    return [n for n in _listed("REQUIRED_SECRETS") if _unreadable(n)]
 
 
-def secret(name: str) -> str:
-    """The current value of the mounted secret `name` ($SECRETS_DIR/<name>).
-
-    One trailing newline is stripped (a value written with `echo` or a heredoc ends in one);
-    anything else, other whitespace included, is part of the value. Raises FileNotFoundError
-    when the secret is not mounted.
-    """
-    value = _secret_path(name).read_text(encoding="utf-8")
-    return value[:-1] if value.endswith("\n") else value
-
-
-def _names(variable: str) -> list[str]:
-    return [n for n in (n.strip() for n in os.environ.get(variable, "").split(",")) if n]
-
-
-def _secret_missing(name: str) -> bool:
+def _unreadable(name: str) -> bool:
     try:
         return secret(name) == ""
     except (OSError, ValueError):
         return True
 
 
-def probe(path: str) -> Reply | None:
+def probe(path: str, checks: Sequence[ReadinessCheck] = ()) -> Reply | None:
     if path in ("/health/live", "/health/startup"):
         # Requests wait in the listen backlog until serve() has initialised and is serving,
         # so any answer at all means the process is up and started.
         return json_reply(200, {"status": "ok"})
     if path == "/health/ready":
-        missing = [n for n in _names("REQUIRED_ENV") if not os.environ.get(n)]
-        # Names only: a secret's value never appears in a reply or a log.
-        missing_secrets = [n for n in _names("REQUIRED_SECRETS") if _secret_missing(n)]
-        if missing or missing_secrets:
-            body: dict[str, object] = {"status": "unready", "missing": missing}
-            if missing_secrets:
-                body["missing_secrets"] = missing_secrets
-            return json_reply(503, body)
+        if missing := [n for n in _listed("REQUIRED_ENV") if not os.environ.get(n)]:
+            return json_reply(503, {"status": "unready", "missing": missing})
+        if missing := _missing_secrets():
+            return json_reply(503, {"status": "unready", "missing_secrets": missing})
+        # Only once the settings are there: a check would otherwise fail for the same reason.
+        if failed := [reason for check in checks if (reason := check()) is not None]:
+            return json_reply(503, {"status": "unready", "unreachable": failed})
         return json_reply(200, {"status": "ready"})
     return None
 
@@ -124,7 +123,7 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def _configure_logging(service: str) -> None:
+def configure_logging(service: str) -> None:
     wanted = os.environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
     aliases = {"INFORMATION": "INFO", "WARN": "WARNING", "TRACE": "DEBUG"}
     level = logging.getLevelNamesMapping().get(aliases.get(wanted, wanted))
@@ -138,9 +137,10 @@ def _configure_logging(service: str) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = False  # so server_close() waits for in-flight requests to finish
 
-    def __init__(self, port: int, route: Handler) -> None:
+    def __init__(self, port: int, route: Handler, checks: Sequence[ReadinessCheck]) -> None:
         super().__init__(("0.0.0.0", port), _RequestHandler)
         self.route = route
+        self.checks = tuple(checks)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # e.g. the client went away mid-response; the default prints a traceback to stderr
@@ -156,7 +156,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path = urlsplit(self.path).path
-        reply = probe(path) if self.command == "GET" else None
+        reply = probe(path, self.server.checks) if self.command == "GET" else None
         if reply is None:
             reply = self._route(path)
         self.send_response(reply.status)
@@ -193,10 +193,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         log.warning(fmt % args, extra={"fields": {"client": self.client_address[0]}})
 
 
-def serve(service: str, handle: Handler) -> None:
-    """Serve `handle` and the probes on 0.0.0.0:$PORT until SIGTERM/SIGINT, then drain."""
-    _configure_logging(service)
-    server = _Server(int(os.environ.get("PORT", "8080")), handle)
+def serve(service: str, handle: Handler, ready: Sequence[ReadinessCheck] = ()) -> None:
+    """Serve `handle` and the probes on 0.0.0.0:$PORT until SIGTERM/SIGINT, then drain.
+
+    `/health/ready` answers 503 while a required setting or secret is missing or a `ready`
+    check fails (e.g. the database is unreachable), so the Service stops routing to the pod.
+    """
+    configure_logging(service)
+    server = _Server(int(os.environ.get("PORT", "8080")), handle, ready)
 
     def shutdown(signum: int) -> None:  # runs off the main thread: shutdown() blocks
         log.info("shutting down", extra={"fields": {"signal": signal.Signals(signum).name}})

@@ -58,8 +58,17 @@ def test_one_shared_runtime_and_no_vendored_copy() -> None:
         assert "from micromart_runtime import" in main, name
 
 
+def _locked_imports() -> set[str]:
+    """Import names of the images' top-level packages (services/requirements.in)."""
+    text = (SERVICES_DIR / "requirements.in").read_text(encoding="utf-8")
+    names = (line.split("[")[0].strip() for line in text.splitlines())
+    return {name.replace("-", "_") for name in names if name and not name.startswith("#")}
+
+
 @pytest.mark.parametrize("name", [*SERVICE_NAMES, "micromart_runtime"])
-def test_apps_use_only_the_standard_library(name: str) -> None:
+def test_apps_use_only_the_standard_library_and_the_locked_packages(name: str) -> None:
+    locked = _locked_imports()
+    assert "psycopg" in locked
     for source in (SERVICES_DIR / name).rglob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Import):
@@ -70,7 +79,11 @@ def test_apps_use_only_the_standard_library(name: str) -> None:
                 continue
             for module in modules:
                 top = module.split(".")[0]
-                allowed = top in ("app", "micromart_runtime") or top in sys.stdlib_module_names
+                allowed = (
+                    top in ("app", "micromart_runtime")
+                    or top in sys.stdlib_module_names
+                    or top in locked
+                )
                 assert allowed, f"{source}: {module}"
 
 
@@ -160,14 +173,16 @@ def test_inventory_reports_stock_per_sku() -> None:
 
 def test_notifications_reports_config_without_credentials(tmp_path: Path) -> None:
     (tmp_path / "rabbitmq-password").write_text("s3cret\n")
+    with socket.socket() as closed:  # a port nobody listens on: the consumer keeps retrying
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
     env = {
-        "RABBITMQ_HOST": "rabbitmq.messaging",
-        "RABBITMQ_PORT": "5671",
+        "RABBITMQ_HOST": "127.0.0.1",
+        "RABBITMQ_PORT": str(port),
         "RABBITMQ_VHOST": "micromart",
         "RABBITMQ_USER": "notifications",
         "SECRETS_DIR": str(tmp_path),
         "REQUIRED_SECRETS": "rabbitmq-password",
-        "NOTIFICATIONS_QUEUE": "q",
     }
     with run_app(SERVICES_DIR / "notifications", env) as url:
         status, raw = fetch(url + "/api/notifications/status")
@@ -175,13 +190,15 @@ def test_notifications_reports_config_without_credentials(tmp_path: Path) -> Non
         assert b"s3cret" not in raw
         body = json.loads(raw)
         assert body == {
-            "queue": "q",
+            "queue": "notifications",
             "broker_configured": True,
-            "broker_host": "rabbitmq.messaging",
-            "broker_port": 5671,
+            "broker_host": "127.0.0.1",
+            "broker_port": port,
             "broker_vhost": "micromart",
         }
-        assert fetch_json(url + "/health/ready") == (200, {"status": "ready"})
+        # Configured but no broker answers: the pod must not receive traffic.
+        status, body = fetch_json(url + "/health/ready")
+        assert (status, body["unreachable"]) == (503, ["rabbitmq: not consuming notifications"])
 
 
 # --- gateway ---------------------------------------------------------------------------

@@ -1,10 +1,18 @@
-"""Inventory: reports the stock available for a SKU (`GET /api/inventory/<sku>`)."""
+"""Inventory: reports the stock available for a SKU (`GET /api/inventory/<sku>`).
+
+It consumes OrderPlaced events from its own queue (`inventory`) on a background thread.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 
-from micromart_runtime import Reply, Request, json_reply, serve
+from micromart_runtime import ReadinessCheck, Reply, Request, json_reply, log, serve
+from micromart_runtime.broker import Consumer, PoisonMessageError, Settings
+
+QUEUE = "inventory"
 
 PREFIX = "/api/inventory/"
 SKU = re.compile(r"[A-Z0-9][A-Z0-9-]{0,31}")
@@ -24,5 +32,22 @@ def route(request: Request) -> Reply | None:
     return json_reply(200, {"sku": sku, "available": STOCK[sku], "in_stock": STOCK[sku] > 0})
 
 
+def on_order_placed(event: Mapping[str, object]) -> None:
+    """Stock reservation for a placed order (the stock update itself comes with the database)."""
+    order_id, sku, quantity = event.get("order_id"), event.get("sku"), event.get("quantity")
+    if not (type(order_id) is int and isinstance(sku, str) and type(quantity) is int):
+        raise PoisonMessageError("OrderPlaced needs int order_id, str sku, int quantity")
+    fields = {"order_id": order_id, "sku": sku, "quantity": quantity}
+    log.info("stock reservation requested", extra={"fields": fields})
+
+
+def main() -> None:
+    ready: list[ReadinessCheck] = []
+    if os.environ.get("RABBITMQ_HOST"):
+        consumer = Consumer(Settings.from_env(), QUEUE, on_order_placed, "inventory").start()
+        ready.append(consumer.reachable)
+    serve("inventory", route, ready=ready)
+
+
 if __name__ == "__main__":
-    serve("inventory", route)
+    main()
