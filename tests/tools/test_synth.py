@@ -142,7 +142,7 @@ def test_secret_manifests_keep_keys_and_mask_values(staging_build: Path) -> None
             staging_build / "manifests/micromart-messaging/secret-rabbitmq-credentials.yaml"
         ).read_text()
     )
-    assert secret["stringData"] == {"credentials.conf": "[secret]", "erlang-cookie": "[secret]"}
+    assert secret["stringData"] == {"definitions.json": "[secret]", "erlang-cookie": "[secret]"}
 
 
 def test_duplicate_urns_are_refused() -> None:
