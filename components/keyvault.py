@@ -9,7 +9,9 @@ privatelink.vaultcore.azure.net; otherwise only the AKS subnet (service endpoint
 
 The secrets are written through Azure Resource Manager (Microsoft.KeyVault/vaults/secrets, the
 management plane), so the deploy identity needs no data-plane role and no network path to the
-vault; only the workload identities read values, through the data plane.
+vault: ARM writes them whatever the vault's network ACL or public access says (reported and
+confirmed in MicrosoftDocs/azure-docs#68668). Only the workload identities read values, through
+the data plane, from inside the VNet.
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ def federated_subject(namespace: str, service_account: str) -> str:
 def objects_parameter(files: Mapping[str, str]) -> str:
     """The Azure provider's `objects` parameter: a YAML `array:` of YAML documents, one per
     secret, mounted under `objectAlias` (azure.github.io/secrets-store-csi-driver-provider-azure,
-    "Getting started / Usage": objectName, objectType secret|key|cert, objectAlias)."""
+    "Getting started / Usage"; the provider parses it with GetObjectsArray and names the file by
+    KeyVaultObject.GetFileName, objectAlias first: pkg/provider/types/parameters.go)."""
     lines = ["array:"]
     for file_name, secret_name in sorted(files.items()):
         lines += [
@@ -237,7 +238,10 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 # Parameters of the Azure provider with workload identity
                 # (secrets-store-csi-driver-provider-azure docs, "Workload Identity" mode): the
                 # driver requests a token for the pod's ServiceAccount and exchanges it for
-                # clientID's Entra token. All values are strings (the CRD says so).
+                # clientID's Entra token. All values are strings (the CRD says so). `tenantId`: the
+                # provider reads `tenantID` first and falls back to `tenantId`
+                # (Azure/secrets-store-csi-driver-provider-azure pkg/provider/types/parameters.go,
+                # GetTenantID), so the older spelling works on every provider the add-on ships.
                 "parameters": {
                     "usePodIdentity": "false",
                     "clientID": identity.client_id,
