@@ -324,7 +324,9 @@ class RabbitMQ(pulumi.ComponentResource):
                     metadata=meta.ObjectMetaArgs(
                         labels=self._labels,
                         # Definitions are imported at boot only: a changed file (a rotated
-                        # password) must roll the brokers, one at a time as the PDB allows.
+                        # password) must roll the brokers, one at a time as the PDB allows. The
+                        # re-import replaces an existing user's hash (tests/integration/messaging/
+                        # test_definitions_on_restart.py, on a restart over the same data).
                         annotations={DEFINITIONS_ANNOTATION: _digest(definitions)},
                     ),
                     spec=core.PodSpecArgs(

@@ -94,16 +94,17 @@ def _accepts(port: int) -> bool:
 
 @contextmanager
 def running_broker(
-    root: Path, definitions: Path, settings: dict[str, str]
+    root: Path, definitions: Path, settings: dict[str, str], node: str | None = None
 ) -> Iterator[RunningBroker]:
     """A node that imports `definitions` at boot with the given rabbitmq.conf `settings`.
 
     Yields once the AMQP listener accepts connections: the node starts its listeners only after
     the boot-time definition import (rabbit boot steps), so every user and queue exists then.
+    The same `root` and `node` again restart the same node on its data.
     """
     script = server_script()
     amqp, dist, epmd_port = _free_ports(3)
-    node = f"mmtest-{os.getpid()}-{secrets.token_hex(3)}@localhost"
+    node = node or f"mmtest-{os.getpid()}-{secrets.token_hex(3)}@localhost"
     for folder in ("mnesia", "log", "home"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     conf = {
