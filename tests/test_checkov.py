@@ -31,12 +31,9 @@ PROBE = "probe"
 # fail these: Checkov really ran its container checks on it.
 PROBE_SKIP = kube.CheckovSkip("CKV_K8S_43", "probe: the tag is deliberate")
 PROBE_FAILS = {"CKV_K8S_20", "CKV_K8S_22", "CKV_K8S_28"}
-# Checkov 3.3.30 passed 559 checks on staging and 559 on production (two runs, Nov 2026): a run
+# Checkov 3.3.30 passes 561 checks on staging and 561 on production (Nov 2026): a run
 # far below that scanned little, whatever the failure count says.
 MIN_PASSED = 900
-# Findings in code that another change of issue 13 is rewriting now; each names that change.
-# They may fail, they never must: the entry goes when the fix lands.
-PENDING: dict[tuple[str, str, str, str], str] = {}
 
 
 @dataclass(frozen=True)
@@ -160,11 +157,8 @@ def report(
 
 
 def test_every_checkov_kubernetes_check_passes_on_both_stacks(report: Report) -> None:
-    failures = [f for f in report.failures if f.stack in STACKS]
-    unexpected = sorted(
-        (f for f in failures if (f.check, f.kind, f.namespace, f.name) not in PENDING), key=str
-    )
-    assert not unexpected, "Checkov failed checks:\n" + "\n".join(map(str, unexpected))
+    failures = sorted((f for f in report.failures if f.stack in STACKS), key=str)
+    assert not failures, "Checkov failed checks:\n" + "\n".join(map(str, failures))
 
 
 def test_checkov_really_checked_both_stacks(report: Report) -> None:
