@@ -24,8 +24,15 @@ from components.microservice import (
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network import Network, NetworkArgs
 from components.postgres import DatabaseClaim, PostgresServer, PostgresServerArgs
+from components.rabbitmq import NAME as RABBITMQ_IMAGE
 from components.rabbitmq import RabbitMQ, RabbitMQArgs
 from components.registry import Registry, RegistryArgs
+from components.registry_cleanup import (
+    PurgeTarget,
+    RegistryCleanupArgs,
+    RegistryCleanupTask,
+    rabbitmq_pinned_tags,
+)
 from components.secrets_store import SecretsStoreCrds, SecretsStoreCrdsArgs
 
 APP_NAMESPACE, MESSAGING_NAMESPACE = "micromart", "micromart-messaging"
@@ -70,6 +77,13 @@ registry = Registry(
         placement,
         cluster.kubelet_object_id,
         network.registry_endpoint,
+    ),
+)
+purge = PurgeTarget(stack.registry.cleanup, registry.registry_name, placement)
+RegistryCleanupTask(
+    "micromart",
+    RegistryCleanupArgs(
+        purge, {RABBITMQ_IMAGE: rabbitmq_pinned_tags(stack.rabbitmq, stack.images)}
     ),
 )
 istio = IstioCrds("micromart", IstioCrdsArgs(cluster.provider))
@@ -170,6 +184,7 @@ services = {
             keda=keda,
             ingress=stack.ingress if spec.public else None,
             secret_env=config.secret_env_of(spec.name),
+            registry_cleanup=purge,
         ),
     )
     for spec in config.services

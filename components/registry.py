@@ -36,6 +36,7 @@ class RegistryArgs:
 class Registry(pulumi.ComponentResource):
     login_server: pulumi.Output[str]
     registry_id: pulumi.Output[str]
+    registry_name: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -90,4 +91,11 @@ class Registry(pulumi.ComponentResource):
         )
         self.login_server = registry.login_server
         self.registry_id = registry.id
-        self.register_outputs({"login_server": self.login_server, "registry_id": self.registry_id})
+        self.registry_name = registry.name
+        self.register_outputs(
+            {
+                "login_server": self.login_server,
+                "registry_id": self.registry_id,
+                "registry_name": self.registry_name,
+            }
+        )

@@ -157,7 +157,7 @@ RULES = (
         ("environment",),
     ),
     # Registry.
-    Rule(r".*:containerregistry:Registry", r"registryName", ("registry.name",)),
+    Rule(r".*:containerregistry:(Registry|Task)", r"registryName", ("registry.name",)),
     Rule(r".*:containerregistry:Registry", r"sku\.name", ("registry.sku",)),
     Rule(r".*:containerregistry:Registry", r"zoneRedundancy", ("registry.zoneRedundancy",)),
     Rule(

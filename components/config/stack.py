@@ -81,6 +81,29 @@ Uuid = Annotated[
 Zone = Literal["1", "2", "3"]
 
 
+# One cron field: numbers, `*`, ranges, steps and lists (ACR Tasks timer triggers take the
+# five-field NCRONTAB form without seconds, in UTC: Microsoft Learn, "Run an ACR task on a
+# defined schedule", Cron expressions).
+_CRON_FIELD = (
+    r"(?:\*|\d{1,2}(?:-\d{1,2})?)(?:/\d{1,2})?(?:,(?:\*|\d{1,2}(?:-\d{1,2})?)(?:/\d{1,2})?)*"
+)
+Cron = Annotated[str, Field(pattern=rf"^{_CRON_FIELD}(?: {_CRON_FIELD}){{4}}$")]
+
+
+class RegistryCleanup(Strict):
+    """The scheduled `acr purge` (components/registry_cleanup.py)."""
+
+    enabled: bool = True
+    # Sundays 03:00 UTC: outside the deploy window, once a week is plenty for a few builds a day.
+    schedule: Cron = "0 3 * * 0"
+    # The newest `keep` tags of each repository always stay, whatever their age.
+    keep: int = Field(default=10, ge=1, le=1000)
+    # Only tags (and untagged manifests) last updated more than this many days ago go.
+    ago_days: int = Field(default=30, ge=1, le=3650, alias="agoDays")
+    # Also delete manifests left without a tag (the storage); locked ones never.
+    untagged: bool = True
+
+
 class RegistryConfig(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9]{5,50}$")]
     sku: Literal["Basic", "Standard", "Premium"] = "Standard"
@@ -88,6 +111,7 @@ class RegistryConfig(Strict):
     retention_days: int = Field(default=7, ge=0, le=365, alias="retentionDays")
     # Public network access off, reachable only through a private endpoint in the VNet.
     private_network: bool = Field(default=False, alias="privateNetwork")
+    cleanup: RegistryCleanup = RegistryCleanup()
 
     @model_validator(mode="after")
     def _premium_features(self) -> RegistryConfig:

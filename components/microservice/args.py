@@ -16,6 +16,7 @@ from components.config.stack import ImagesConfig, IngressConfig
 from components.istio import IstioCrds
 from components.keda import KedaCrds
 from components.keyvault import VaultRef
+from components.registry_cleanup import PurgeTarget
 from components.secrets_store import SecretsStoreCrds
 
 SERVICE_PORT = 80
@@ -87,6 +88,8 @@ class MicroserviceArgs:
     # Names in spec.env whose values are Pulumi secrets: they are Key Vault secrets, mounted as
     # files named by the key, never env.
     secret_env: frozenset[str] = frozenset()
+    # The scheduled purge of this service's repository (components/registry_cleanup.py).
+    registry_cleanup: PurgeTarget | None = None
 
 
 def service_host(service: str, namespace: str) -> str:

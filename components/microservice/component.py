@@ -10,6 +10,7 @@ from components.microservice import scaling, security, traffic, workload
 from components.microservice.args import BLUE_GREEN_TRACKS, MicroserviceArgs
 from components.microservice.image import service_image
 from components.microservice.scope import ServiceScope
+from components.registry_cleanup import purge_task, service_pinned_tags
 from components.workload_identity import PodIdentity
 
 
@@ -34,6 +35,13 @@ class Microservice(pulumi.ComponentResource):
             ),
         )
         self.image = service_image(scope)
+        if args.registry_cleanup is not None:
+            purge_task(
+                name,
+                self,
+                args.registry_cleanup,
+                {spec.name: service_pinned_tags(spec, args.images)},
+            )
         identity = security.workload_identity(scope).pod
         env = workload.env_sources(scope)
         tracks = self._tracks(scope, identity, env)

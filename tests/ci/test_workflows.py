@@ -1058,3 +1058,27 @@ def test_the_base_is_the_pull_requests_base_or_the_last_complete_deployment() ->
         assert {"branch=main", "status=success", "per_page=1"} <= set(url.split("?")[1].split("&"))
         assert query == '.workflow_runs[0].head_sha // ""'
         assert scope["env"]["GH_TOKEN"] == "${{ github.token }}"
+
+
+LOCK = re.compile(
+    r'az acr repository update --name "\$\{ACR_NAME\}" --image "\$\{name\}@\$\{digest\}" '
+    r"--delete-enabled false\b"
+)
+
+
+def test_every_deployed_digest_is_locked_against_the_scheduled_purge() -> None:
+    # components/registry_cleanup.py: acr purge never deletes a locked manifest; both
+    # registries lock each digest before the stack that runs it is updated.
+    images = _main_job("images")
+    resolve = images.steps[_step_index(images, _runs(r"image-tag"), "resolves the digests")]
+    assert LOCK.search(resolve["run"]), "the staging registry does not lock the digests"
+    production = _main_job("up-production")
+    index = _step_index(production, _runs(r"az acr import"), "imports the digests")
+    script = production.steps[index]["run"]
+    lock = LOCK.search(script)
+    assert lock, "the production registry does not lock the imported digests"
+    assert script.index("az acr import") < lock.start()
+    assert index < _step_index(production, _uses(PULUMI_ACTION), "runs pulumi up")
+    for job_id in ("images", "up-production"):
+        text = yaml.safe_dump(_jobs(_workflow("main.yml"))[job_id])
+        assert "--include-locked" not in text and "--delete-enabled true" not in text

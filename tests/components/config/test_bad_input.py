@@ -317,6 +317,22 @@ CASES = [
         "should match pattern",
     ),
     Case(
+        "registry-cleanup-schedule-not-five-field-cron",
+        "value-rules",
+        stack_set("micromart:registry", "cleanup", {"schedule": "@weekly"}),
+        STAGING,
+        "micromart:registry.cleanup.schedule",
+        "should match pattern",
+    ),
+    Case(
+        "registry-cleanup-keeps-no-tag",
+        "value-rules",
+        stack_set("micromart:registry", "cleanup", {"keep": 0}),
+        STAGING,
+        "micromart:registry.cleanup.keep",
+        "greater than or equal to 1",
+    ),
+    Case(
         "vault-name-too-long",
         "value-rules",
         stack_set("micromart:vault", "name", "kv-micromart-staging-westeu"),

@@ -93,8 +93,10 @@ def test_canary_adds_a_labelled_deployment_and_a_90_10_split(
     changed = {urn for urn in set(before) & set(after) if before[urn] != after[urn]}
     assert set(before) <= set(after)
     assert [after[urn]["name"] for urn in added] == ["orders-canary"]
+    # The purge of orders' repository now keeps the canary's tag (components/registry_cleanup.py).
     assert sorted(after[urn]["name"] for urn in changed) == [
         "orders-destination-rule",
+        "orders-purge",
         "orders-virtual-service",
     ]
 

@@ -270,6 +270,8 @@ def test_resources_per_service_match_the_stack_mode(
 ) -> None:
     common = {
         "Image": 1,
+        # The scheduled purge of the service's own repository (components/registry_cleanup.py).
+        "Task": 1,
         "ServiceAccount": 1,
         "ConfigMap": 1,
         "Deployment": 1,
