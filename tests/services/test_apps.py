@@ -25,10 +25,14 @@ from .apprunner import (
 )
 
 API_ROUTES = {  # a GET that must answer 200 once the service is up
+    "notifications": "/api/notifications/status",
+}
+# Services whose API reads their database: without one they answer 503 (their request paths
+# with a real server are in tests/integration/test_postgres.py).
+DATABASE_ROUTES = {
     "orders": "/api/orders",
     "catalog": "/api/catalog/items",
     "inventory": "/api/inventory/MM-1001",
-    "notifications": "/api/notifications/status",
 }
 UPSTREAMS = ("UPSTREAM_ORDERS_URL", "UPSTREAM_CATALOG_URL", "UPSTREAM_INVENTORY_URL")
 
@@ -105,7 +109,10 @@ def test_probes_and_readiness_follow_required_env(name: str) -> None:
             ["RABBITMQ_URL"],
         )  # empty counts as missing
     with run_app(SERVICES_DIR / name, {**required, "RABBITMQ_URL": "amqp://mq"}) as url:
-        assert fetch_json(url + "/health/ready") == (200, {"status": "ready"})
+        if name in DATABASE_ROUTES:  # settings there, but no database answers
+            assert fetch_json(url + "/health/ready")[0] == 503
+        else:
+            assert fetch_json(url + "/health/ready") == (200, {"status": "ready"})
         assert fetch(url + "/health/live")[0] == 200
 
 
@@ -120,13 +127,16 @@ def test_readiness_waits_for_every_required_secret_file(name: str, tmp_path: Pat
         assert "pw" not in json.dumps(body)
         # The CSI driver writes a rotated or late secret in place: readiness follows the file.
         (tmp_path / "API_KEY").write_text("k", encoding="utf-8")
-        assert fetch_json(url + "/health/ready") == (200, {"status": "ready"})
+        if name in DATABASE_ROUTES:  # files there: now it waits for its (absent) database
+            assert "unreachable" in fetch_json(url + "/health/ready")[1]
+        else:
+            assert fetch_json(url + "/health/ready") == (200, {"status": "ready"})
         (tmp_path / "postgres-password").unlink()
         assert fetch_json(url + "/health/ready")[1]["missing_secrets"] == ["postgres-password"]
 
 
 def test_ready_when_nothing_is_required() -> None:
-    with run_app(SERVICES_DIR / "catalog", {}) as url:
+    with run_app(SERVICES_DIR / "gateway", {}) as url:
         assert fetch(url + "/health/ready")[0] == 200
 
 
@@ -143,32 +153,29 @@ def test_api_route_answers_json(name: str) -> None:
         assert (status, body) == (404, {"error": "not found"})
 
 
-def test_orders_accepts_and_lists_orders() -> None:
+@pytest.mark.parametrize("name", sorted(DATABASE_ROUTES))
+def test_database_routes_answer_503_without_a_database(name: str) -> None:
+    with run_app(SERVICES_DIR / name, {"REQUIRED_ENV": ""}) as url:
+        status, body = fetch_json(url + DATABASE_ROUTES[name])
+        assert (status, body) == (503, {"error": "database unavailable"})
+        status, body = fetch_json(url + "/health/ready")
+        assert (status, body["unreachable"]) == (
+            503,
+            ["postgres: missing settings: POSTGRES_HOST, POSTGRES_DATABASE, POSTGRES_USER"],
+        )
+
+
+def test_orders_validates_before_touching_the_database() -> None:
     with run_app(SERVICES_DIR / "orders", {}) as url:
-        order = json.dumps({"sku": "MM-1002", "quantity": 2}).encode()
-        status, placed = fetch_json(url + "/api/orders", "POST", order)
-        assert status == 201
-        assert placed == {"id": 1, "sku": "MM-1002", "quantity": 2, "status": "pending"}
-        assert fetch_json(url + "/api/orders") == (200, {"orders": [placed]})
         for bad in (b"", b"[]", b'{"sku": "x"}', b'{"sku": "x", "quantity": true}'):
             assert fetch(url + "/api/orders", "POST", bad)[0] == 400, bad
         assert fetch(url + "/api/orders", "DELETE")[0] == 405
 
 
-def test_catalog_lists_items() -> None:
-    with run_app(SERVICES_DIR / "catalog", {}) as url:
-        _, body = fetch_json(url + "/api/catalog/items")
-        assert {"sku", "name", "price_cents"} <= set(body["items"][0])
-
-
-def test_inventory_reports_stock_per_sku() -> None:
+def test_inventory_validates_the_sku_before_touching_the_database() -> None:
     with run_app(SERVICES_DIR / "inventory", {}) as url:
-        assert fetch_json(url + "/api/inventory/mm-1001") == (
-            200,
-            {"sku": "MM-1001", "available": 42, "in_stock": True},
-        )
-        assert fetch(url + "/api/inventory/MM-9999")[0] == 404
         assert fetch(url + "/api/inventory/no%20such")[0] == 400
+        assert fetch(url + "/api/inventory/MM-1001", "POST")[0] == 405
 
 
 def test_notifications_reports_config_without_credentials(tmp_path: Path) -> None:
@@ -383,6 +390,7 @@ def test_logs_are_json_lines_at_the_configured_level() -> None:
         assert all({"time", "level", "service", "msg"} <= set(r) for r in records)
         assert {r["service"] for r in records} == {"orders"}
     with start_app(SERVICES_DIR / "orders", {"LOG_LEVEL": "WARNING"}) as app:
-        fetch(app.url + "/api/orders")
+        # A request that never reaches the (absent) database, so nothing logs a warning.
+        fetch(app.url + "/api/orders", "POST", b"")
         app.stop()
         assert app.output == []  # every record so far is INFO or DEBUG

@@ -1,24 +1,18 @@
-"""Catalog: serves the product list (a fixed assortment; readiness gates its config)."""
+"""Catalog: serves the product list from its own database (`products`, see migrations/)."""
 
 from __future__ import annotations
 
-from micromart_runtime import Reply, Request, json_reply, serve
+from micromart_runtime import Reply, Request, db, json_reply, serve
 
-ITEMS = (
-    {
-        "sku": "MM-1001",
-        "name": "Espresso beans, 1 kg",
-        "price_cents": 2490,
-        "currency": "EUR",
-    },
-    {
-        "sku": "MM-1002",
-        "name": "Ceramic pour-over dripper",
-        "price_cents": 3200,
-        "currency": "EUR",
-    },
-    {"sku": "MM-1003", "name": "Burr grinder", "price_cents": 12900, "currency": "EUR"},
-)
+COLUMNS = ("sku", "name", "price_cents", "currency")
+
+
+def list_products() -> list[dict[str, object]]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT sku, name, price_cents, currency FROM products ORDER BY sku"
+        ).fetchall()
+    return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
 
 
 def route(request: Request) -> Reply | None:
@@ -26,8 +20,11 @@ def route(request: Request) -> Reply | None:
         return None
     if request.method != "GET":
         return json_reply(405, {"error": "method not allowed"}, ("Allow", "GET"))
-    return json_reply(200, {"items": ITEMS})
+    try:
+        return json_reply(200, {"items": list_products()})
+    except db.UNAVAILABLE as error:
+        return db.unavailable(error)
 
 
 if __name__ == "__main__":
-    serve("catalog", route)
+    serve("catalog", route, ready=[db.reachable])

@@ -1,4 +1,4 @@
-"""Orders: accepts and lists orders (kept in memory per replica; readiness gates config).
+"""Orders: accepts and lists orders, stored in its own database (`orders`, see migrations/).
 
 Each stored order is announced as an OrderPlaced event on the `orders` exchange (routing key
 `order.placed`), which the inventory and notifications queues are bound to.
@@ -6,21 +6,49 @@ Each stored order is announced as an OrderPlaced event on the `orders` exchange 
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import threading
 from collections.abc import Mapping
+from datetime import datetime
 
-from micromart_runtime import ReadinessCheck, Reply, Request, json_reply, log, serve
+from micromart_runtime import ReadinessCheck, Reply, Request, db, json_reply, log, serve
 from micromart_runtime.broker import BROKER_ERRORS, Publisher, Settings
 
 EXCHANGE = "orders"
 ORDER_PLACED = "order.placed"
+COLUMNS = ("id", "sku", "quantity", "status", "created_at")
+RETURNING = "RETURNING id, sku, quantity, status, created_at"
+LIST_LIMIT = 100
 
-_orders: list[dict[str, object]] = []
-_lock = threading.Lock()
-_ids = itertools.count(1)
+
+def _order(row: tuple[object, ...]) -> dict[str, object]:
+    order = dict(zip(COLUMNS, row, strict=True))
+    created = order["created_at"]
+    order["created_at"] = created.isoformat() if isinstance(created, datetime) else str(created)
+    return order
+
+
+def store_order(sku: str, quantity: int) -> dict[str, object]:
+    """Insert the order and return it as stored (committed when this returns).
+
+    The seam for events: `announce` runs after this call, with the returned row, so it never
+    announces an order the database does not hold.
+    """
+    with db.connect() as conn:
+        row = conn.execute(
+            f"INSERT INTO orders (sku, quantity) VALUES (%s, %s) {RETURNING}", (sku, quantity)
+        ).fetchone()
+    assert row is not None  # INSERT ... RETURNING yields the row or raises
+    return _order(row)
+
+
+def list_orders() -> list[dict[str, object]]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT id, sku, quantity, status, created_at FROM orders ORDER BY id DESC LIMIT %s",
+            (LIST_LIMIT,),
+        ).fetchall()
+    return [_order(row) for row in rows]
 
 
 def _place(request: Request) -> Reply:
@@ -29,16 +57,9 @@ def _place(request: Request) -> Reply:
         sku, quantity = order["sku"], order["quantity"]
     except (ValueError, TypeError, KeyError):
         return json_reply(400, {"error": 'expected JSON {"sku": str, "quantity": int}'})
-    if not (isinstance(sku, str) and sku and type(quantity) is int and quantity > 0):
+    if not (isinstance(sku, str) and sku and type(quantity) is int and 0 < quantity < 2**31):
         return json_reply(400, {"error": "sku must be a non-empty string, quantity a positive int"})
-    with _lock:
-        placed = {
-            "id": next(_ids),
-            "sku": sku,
-            "quantity": quantity,
-            "status": "pending",
-        }
-        _orders.append(placed)
+    placed = store_order(sku, quantity)
     log.info("order placed", extra={"fields": {"order_id": placed["id"], "sku": sku}})
     announce(placed)
     return json_reply(201, placed)
@@ -78,16 +99,18 @@ def announce(order: Mapping[str, object]) -> None:
 def route(request: Request) -> Reply | None:
     if request.path != "/api/orders":
         return None
-    if request.method == "POST":
-        return _place(request)
-    if request.method == "GET":
-        with _lock:
-            return json_reply(200, {"orders": list(_orders)})
+    try:
+        if request.method == "POST":
+            return _place(request)
+        if request.method == "GET":
+            return json_reply(200, {"orders": list_orders()})
+    except db.UNAVAILABLE as error:
+        return db.unavailable(error)
     return json_reply(405, {"error": "method not allowed"}, ("Allow", "GET, POST"))
 
 
 def main() -> None:
-    ready: list[ReadinessCheck] = []
+    ready: list[ReadinessCheck] = [db.reachable]
     if os.environ.get("RABBITMQ_HOST"):
         _Events.publisher = Publisher(Settings.from_env(), EXCHANGE, "orders")
         ready.append(_Events.publisher.reachable)

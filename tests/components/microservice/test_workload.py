@@ -91,9 +91,9 @@ def test_app_answers_200_on_exactly_the_declared_probe_paths(
     with run_app(SERVICES_DIR / service, run_env) as url:
         answers = {kind: fetch(url + probe["path"])[0] for kind, probe in declared.items()}
     expected = dict.fromkeys(declared, 200)
-    if "RABBITMQ_HOST" in env:
-        # No broker answers here, and readiness says so; with one it is 200
-        # (tests/integration/messaging runs the apps against a real RabbitMQ).
+    if "RABBITMQ_HOST" in env or "POSTGRES_HOST" in env:
+        # No broker or database answers here, and readiness says so; with them it is 200
+        # (tests/integration runs the apps against a real RabbitMQ and PostgreSQL).
         expected["readiness"] = 503
     assert answers == expected
     # A secret the driver has not mounted keeps the pod out of the endpoints, not dead.

@@ -11,10 +11,12 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.conftest import Platform
 from tests.integration.messaging.conftest import Messaging
 from tests.services.apprunner import SERVICES_DIR, RunningApp, fetch, fetch_json, start_app
 
@@ -48,12 +50,23 @@ def connected_twice(app: RunningApp) -> bool:
     return len(records(app, "consuming")) >= 2
 
 
+def app_env(messaging: Messaging, platform: Platform, service: str) -> dict[str, str]:
+    """The broker settings, plus the database for a service that has one (a migrated one)."""
+    env = messaging.app_env(service)
+    if service in platform.rendered.service_env:
+        env |= platform.database_env(service, Path(env["SECRETS_DIR"]))
+    return env
+
+
 @pytest.fixture(scope="module")
-def apps(messaging: Messaging) -> Iterator[dict[str, RunningApp]]:
+def apps(
+    messaging: Messaging, platform: Platform, first_migrations: dict[str, object]
+) -> Iterator[dict[str, RunningApp]]:
+    env = partial(app_env, messaging, platform)
     with (
-        start_app(SERVICES_DIR / "inventory", messaging.app_env("inventory")) as inventory,
-        start_app(SERVICES_DIR / "notifications", messaging.app_env("notifications")) as notify,
-        start_app(SERVICES_DIR / "orders", messaging.app_env("orders")) as orders,
+        start_app(SERVICES_DIR / "inventory", env("inventory")) as inventory,
+        start_app(SERVICES_DIR / "notifications", env("notifications")) as notify,
+        start_app(SERVICES_DIR / "orders", env("orders")) as orders,
     ):
         running = {"inventory": inventory, "notifications": notify, "orders": orders}
         for name, app in running.items():
