@@ -270,7 +270,13 @@ def _local_edits(track: str) -> dict[str, Any]:
             "limits": {"cpu": "600m", "memory": "640Mi"},
         },
         "replicas": 3,
-        "autoscaling": {"minReplicas": 3, "maxReplicas": 9, "targetCpuUtilization": 60},
+        # With a queue trigger: KEDA objects replace the HPA, still inside the service.
+        "autoscaling": {
+            "minReplicas": 3,
+            "maxReplicas": 9,
+            "targetCpuUtilization": 60,
+            "queue": {"queue": "orders", "messagesPerReplica": 20},
+        },
         "env": {"AUTH_AUTHORITY": "https://auth.micromart.com", "FEATURE_X": "on"},
         "traffic": {"timeoutSeconds": 7},
         "image": {"digest": DIGEST},
@@ -282,10 +288,13 @@ def _local_edits(track: str) -> dict[str, Any]:
     return edits
 
 
-@pytest.mark.parametrize("track", ["canary", "blueGreen"])
+# Production autoscales orders, so its queue trigger really yields KEDA objects there; staging
+# (no autoscaling) covers the other stack file.
+@pytest.mark.parametrize(("stack", "track"), [("production", "canary"), ("staging", "blueGreen")])
 def test_local_spec_keys_change_only_that_service(
-    staging: SynthResult, tmp_path: Path, track: str
+    request: pytest.FixtureRequest, tmp_path: Path, stack: str, track: str
 ) -> None:
+    baseline: SynthResult = request.getfixturevalue(stack)
     edits = _local_edits(track)
     assert set(edits) == affected.LOCAL_SPEC_KEYS - {"canary", "blueGreen"} | {track}
     project = copy_project(tmp_path / "project")
@@ -293,18 +302,20 @@ def test_local_spec_keys_change_only_that_service(
     before = spec_path.read_text("utf-8")
     edit_yaml(spec_path, lambda spec: spec.update(edits))
     after = spec_path.read_text("utf-8")
-    scope = scope_of([Change("services/orders/service.yaml", before, after)], "staging", SERVICES)
+    scope = scope_of([Change("services/orders/service.yaml", before, after)], stack, SERVICES)
     assert scope.services == frozenset({"orders"})
 
-    edited = synthesize(project, "staging")
-    changed = changed_urns(staging, edited)
-    owner = {**owners(staging.resources), **owners(edited.resources)}
+    edited = synthesize(project, stack)
+    changed = changed_urns(baseline, edited)
+    owner = {**owners(baseline.resources), **owners(edited.resources)}
     assert changed, "the edit changed nothing: the test proves nothing"
     assert [urn for urn in changed if owner[urn] != "orders"] == []
+    if stack == "production":
+        assert any(urn.endswith("::orders-scaled-object") for urn in changed), changed
     # The URN CI targets is the component's real URN, and every changed resource is under it.
     component = next(r for r in edited.resources if r.type == MICROSERVICE and r.name == "orders")
-    assert scope.targets("staging") == [_engine_urn(component.urn)]
-    by_urn = {r.urn: r for r in (*staging.resources, *edited.resources)}
+    assert scope.targets(stack) == [_engine_urn(component.urn)]
+    by_urn = {r.urn: r for r in (*baseline.resources, *edited.resources)}
     for urn in changed:
         parent = by_urn[urn].parent
         while parent in by_urn and parent != component.urn:
