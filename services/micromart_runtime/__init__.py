@@ -1,4 +1,4 @@
-"""HTTP runtime shared by every MicroMart service: JSON logs, probes, graceful shutdown.
+"""HTTP runtime shared by every MicroMart service: JSON logs, probes, metrics, graceful shutdown.
 
 One copy for all services: every image is built from services/ with a Dockerfile that copies
 this package and the service's own app/ folder (see services/.dockerignore), and each image's
@@ -13,13 +13,16 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from micromart_runtime.metrics import Metrics
 
 MAX_BODY_BYTES = 1 << 20
 SECRETS_DIR = "/mnt/secrets"  # where the Key Vault CSI volume is mounted (env SECRETS_DIR)
@@ -137,10 +140,13 @@ def configure_logging(service: str) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = False  # so server_close() waits for in-flight requests to finish
 
-    def __init__(self, port: int, route: Handler, checks: Sequence[ReadinessCheck]) -> None:
+    def __init__(
+        self, port: int, route: Handler, checks: Sequence[ReadinessCheck], metrics: Metrics
+    ) -> None:
         super().__init__(("0.0.0.0", port), _RequestHandler)
         self.route = route
         self.checks = tuple(checks)
+        self.metrics = metrics
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # e.g. the client went away mid-response; the default prints a traceback to stderr
@@ -153,8 +159,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "micromart"
     sys_version = ""
     timeout = 30  # seconds a client may take to send its request
+    _failed = False  # the handler raised; set per request by _route
 
     def _dispatch(self) -> None:
+        started = time.perf_counter()
+        self._failed = False
         path = urlsplit(self.path).path
         reply = probe(path, self.server.checks) if self.command == "GET" else None
         if reply is None:
@@ -165,6 +174,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         self.wfile.write(reply.body)
+        elapsed = time.perf_counter() - started
+        self.server.metrics.observe(path, self.command, reply.status, elapsed, self._failed)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
 
@@ -180,6 +191,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         try:
             return self.server.route(request) or json_reply(404, {"error": "not found"})
         except Exception:
+            self._failed = True
             log.exception("unhandled error", extra={"fields": {"path": path}})
             return json_reply(500, {"error": "internal error"})
 
@@ -193,14 +205,23 @@ class _RequestHandler(BaseHTTPRequestHandler):
         log.warning(fmt % args, extra={"fields": {"client": self.client_address[0]}})
 
 
-def serve(service: str, handle: Handler, ready: Sequence[ReadinessCheck] = ()) -> None:
+def serve(
+    service: str,
+    handle: Handler,
+    routes: Iterable[str] = (),
+    ready: Sequence[ReadinessCheck] = (),
+) -> None:
     """Serve `handle` and the probes on 0.0.0.0:$PORT until SIGTERM/SIGINT, then drain.
 
     `/health/ready` answers 503 while a required setting or secret is missing or a `ready`
     check fails (e.g. the database is unreachable), so the Service stops routing to the pod.
+    `routes` are the app's route templates (`/api/items/{sku}`, a last `{rest...}` for a
+    prefix): request metrics are labelled by them, on 127.0.0.1:$METRICS_PORT/metrics.
     """
     configure_logging(service)
-    server = _Server(int(os.environ.get("PORT", "8080")), handle, ready)
+    metrics = Metrics.create(service, routes)
+    server = _Server(int(os.environ.get("PORT", "8080")), handle, ready, metrics)
+    metrics.serve()
 
     def shutdown(signum: int) -> None:  # runs off the main thread: shutdown() blocks
         log.info("shutting down", extra={"fields": {"signal": signal.Signals(signum).name}})

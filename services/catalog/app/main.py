@@ -27,4 +27,4 @@ def route(request: Request) -> Reply | None:
 
 
 if __name__ == "__main__":
-    serve("catalog", route, ready=[db.reachable])
+    serve("catalog", route, routes=["/api/catalog/items"], ready=[db.reachable])

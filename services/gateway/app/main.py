@@ -102,4 +102,4 @@ def route(request: Request) -> Reply | None:
 
 
 if __name__ == "__main__":
-    serve("gateway", route)
+    serve("gateway", route, routes=[t for p in ROUTES for t in (p, p + "/{rest...}")])

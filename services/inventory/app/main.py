@@ -56,7 +56,7 @@ def main() -> None:
     if os.environ.get("RABBITMQ_HOST"):
         consumer = Consumer(Settings.from_env(), QUEUE, on_order_placed, "inventory").start()
         ready.append(consumer.reachable)
-    serve("inventory", route, ready=ready)
+    serve("inventory", route, routes=[PREFIX + "{sku}"], ready=ready)
 
 
 if __name__ == "__main__":

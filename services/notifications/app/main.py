@@ -44,7 +44,7 @@ def main() -> None:
     if os.environ.get("RABBITMQ_HOST"):
         consumer = Consumer(Settings.from_env(), QUEUE, on_order_placed, "notifications").start()
         ready.append(consumer.reachable)
-    serve("notifications", route, ready=ready)
+    serve("notifications", route, routes=["/api/notifications/status"], ready=ready)
 
 
 if __name__ == "__main__":

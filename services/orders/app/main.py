@@ -114,7 +114,7 @@ def main() -> None:
     if os.environ.get("RABBITMQ_HOST"):
         _Events.publisher = Publisher(Settings.from_env(), EXCHANGE, "orders")
         ready.append(_Events.publisher.reachable)
-    serve("orders", route, ready=ready)
+    serve("orders", route, routes=["/api/orders"], ready=ready)
 
 
 if __name__ == "__main__":
