@@ -5,6 +5,7 @@ from pathlib import Path
 import pulumi
 from pulumi_azure_native import resources
 
+from components.alerts import Alerts, AlertsArgs
 from components.azure import Placement
 from components.cluster import Cluster, ClusterArgs
 from components.config.loader import ConfigError, load_from_pulumi
@@ -21,6 +22,12 @@ from components.microservice import (
     postgres_password_secret,
     rabbitmq_password_secret,
 )
+from components.monitoring import (
+    AKS_LOG_CATEGORIES,
+    DiagnosticTarget,
+    Monitoring,
+    MonitoringArgs,
+)
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network import Network, NetworkArgs
 from components.postgres import DatabaseClaim, PostgresServer, PostgresServerArgs
@@ -34,6 +41,7 @@ from components.registry_cleanup import (
     rabbitmq_pinned_tags,
 )
 from components.secrets_store import SecretsStoreCrds, SecretsStoreCrdsArgs
+from components.workspaces import MonitoringWorkspaces, MonitoringWorkspacesArgs
 
 APP_NAMESPACE, MESSAGING_NAMESPACE = "micromart", "micromart-messaging"
 ROOT = Path(__file__).resolve().parent
@@ -64,10 +72,18 @@ network = Network(
         stack.vault.private_network,
     ),
 )
+workspaces = MonitoringWorkspaces(
+    "micromart", MonitoringWorkspacesArgs(stack.monitoring, placement, stack.environment)
+)
 cluster = Cluster(
     "micromart",
     ClusterArgs(
-        stack.cluster, placement, stack.environment, network.aks_subnet_id, network.nat_public_ip
+        stack.cluster,
+        placement,
+        stack.environment,
+        network.aks_subnet_id,
+        network.nat_public_ip,
+        log_analytics_id=workspaces.log_analytics_id,
     ),
 )
 registry = Registry(
@@ -157,6 +173,36 @@ vault = KeyVault(
 )
 broker = Broker(
     rabbitmq.amqp_host, rabbitmq.amqp_port, rabbitmq.vhost, rabbitmq.monitoring_secret_name
+)
+monitoring = Monitoring(
+    "micromart",
+    MonitoringArgs(
+        placement=placement,
+        cluster_name=cluster.aks_name,
+        cluster_id=cluster.cluster_id,
+        log_analytics_id=workspaces.log_analytics_id,
+        monitor_workspace_id=workspaces.monitor_workspace_id,
+        diagnostics=(
+            DiagnosticTarget("aks", cluster.cluster_id, AKS_LOG_CATEGORIES, dedicated_tables=True),
+            DiagnosticTarget("acr", registry.registry_id, metrics=True),
+            DiagnosticTarget("postgres", postgres.server_id, metrics=True),
+            DiagnosticTarget("keyvault", vault.vault.resource_id, metrics=True),
+        ),
+        scrape_namespaces=(APP_NAMESPACE, MESSAGING_NAMESPACE),
+        provider=cluster.provider,
+    ),
+)
+Alerts(
+    "micromart",
+    AlertsArgs(
+        config=stack.monitoring,
+        placement=placement,
+        environment=stack.environment,
+        cluster_name=cluster.aks_name,
+        monitor_workspace_id=workspaces.monitor_workspace_id,
+        postgres_server_id=postgres.server_id,
+        namespaces=(APP_NAMESPACE, MESSAGING_NAMESPACE),
+    ),
 )
 services = {
     spec.name: Microservice(

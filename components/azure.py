@@ -17,6 +17,9 @@ NETWORK_CONTRIBUTOR_ROLE_ID = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 # certificates, and secrets with Azure role-based access control", "Secret scope role
 # assignment").
 KEY_VAULT_SECRETS_USER_ROLE_ID = "4633458b-17de-408a-b874-0445c86b69e6"
+# Built-in role "Monitoring Data Reader": query an Azure Monitor workspace's Prometheus metrics
+# (what Managed Grafana's identity needs on the workspace, nothing more).
+MONITORING_DATA_READER_ROLE_ID = "b0d8363b-8ddd-447d-831f-62ca05bff136"
 POSTGRES_DELEGATION = "Microsoft.DBforPostgreSQL/flexibleServers"
 
 

@@ -31,6 +31,9 @@ class ClusterArgs:
     # Public IP of the AKS subnet's NAT gateway: outbound type userAssignedNATGateway, and the
     # nodes' egress address must be an authorized range. None = the cluster's own load balancer.
     nat_public_ip: pulumi.Input[str] | None = None
+    # Observability: the stack's Log Analytics workspace for Container Insights (the monitoring
+    # add-on) and Defender; with it the managed Prometheus agent is turned on too. None: neither.
+    log_analytics_id: pulumi.Input[str] | None = None
 
 
 # AKS's reserved names for the two planned-maintenance schedules (AKS planned maintenance docs).
@@ -39,6 +42,7 @@ MAINTENANCE_SCHEDULES = ("aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgra
 
 class Cluster(pulumi.ComponentResource):
     cluster_name: pulumi.Output[str]
+    cluster_id: pulumi.Output[str]
     kubelet_object_id: pulumi.Output[str]
     oidc_issuer_url: pulumi.Output[str]
     provider: k8s.Provider
@@ -97,7 +101,14 @@ class Cluster(pulumi.ComponentResource):
             workload_auto_scaler_profile=aks.ManagedClusterWorkloadAutoScalerProfileArgs(
                 keda=aks.ManagedClusterWorkloadAutoScalerProfileKedaArgs(enabled=True)
             ),
-            addon_profiles=_addon_profiles(config),
+            addon_profiles=_addon_profiles(config, args.log_analytics_id),
+            # Managed Prometheus: the ama-metrics agent; where it sends is the data collection
+            # rule associated with the cluster (components/monitoring.py).
+            azure_monitor_profile=aks.ManagedClusterAzureMonitorProfileArgs(
+                metrics=aks.ManagedClusterAzureMonitorProfileMetricsArgs(enabled=True)
+            )
+            if args.log_analytics_id is not None
+            else None,
             auto_upgrade_profile=aks.ManagedClusterAutoUpgradeProfileArgs(
                 upgrade_channel=config.auto_upgrade_channel,
                 node_os_upgrade_channel="NodeImage",
@@ -161,6 +172,8 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.cluster_name = cluster.name
+        self.aks_name = cluster_name  # known before deployment: names the monitoring rules
+        self.cluster_id = cluster.id
         self.kubelet_object_id = cluster.identity_profile.apply(_kubelet_object_id)
         self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(
             lambda profile: profile.issuer_url if profile else ""
@@ -168,6 +181,7 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
+                "cluster_id": self.cluster_id,
                 "kubelet_object_id": self.kubelet_object_id,
                 "oidc_issuer_url": self.oidc_issuer_url,
             }
@@ -177,6 +191,13 @@ class Cluster(pulumi.ComponentResource):
         self, name: str, args: ClusterArgs
     ) -> aks.ManagedClusterSecurityProfileDefenderArgs:
         """Defender for Containers reports into a workspace of this stack."""
+        if args.log_analytics_id is not None:
+            return aks.ManagedClusterSecurityProfileDefenderArgs(
+                log_analytics_workspace_resource_id=args.log_analytics_id,
+                security_monitoring=aks.ManagedClusterSecurityProfileDefenderSecurityMonitoringArgs(
+                    enabled=True
+                ),
+            )
         workspace = operationalinsights.Workspace(
             f"{name}-logs",
             args=operationalinsights.WorkspaceArgs(
@@ -224,7 +245,9 @@ KEYVAULT_SECRETS_PROVIDER = "azureKeyvaultSecretsProvider"
 SECRET_ROTATION_POLL_INTERVAL = "2m"
 
 
-def _addon_profiles(config: ClusterConfig) -> dict[str, aks.ManagedClusterAddonProfileArgs]:
+def _addon_profiles(
+    config: ClusterConfig, log_analytics_id: pulumi.Input[str] | None
+) -> dict[str, aks.ManagedClusterAddonProfileArgs]:
     profiles = {
         # The Secrets Store CSI driver and its Azure provider: pods mount their Key Vault
         # secrets as files. With rotation on, the driver re-reads every mounted secret each poll
@@ -240,6 +263,17 @@ def _addon_profiles(config: ClusterConfig) -> dict[str, aks.ManagedClusterAddonP
     }
     if config.azure_policy:
         profiles["azurepolicy"] = aks.ManagedClusterAddonProfileArgs(enabled=True)
+    if log_analytics_id is not None:
+        # Container Insights. useAADAuth: the agent authenticates with its managed identity and
+        # takes its configuration from the data collection rule associated with the cluster,
+        # not from the workspace's shared keys (az aks show ... addonProfiles.omsagent).
+        profiles["omsagent"] = aks.ManagedClusterAddonProfileArgs(
+            enabled=True,
+            config={
+                "logAnalyticsWorkspaceResourceID": log_analytics_id,
+                "useAADAuth": "true",
+            },
+        )
     return profiles
 
 

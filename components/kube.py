@@ -194,3 +194,38 @@ def spread_constraints(
             ("kubernetes.io/hostname", hostname_policy),
         )
     ]
+
+
+# -- metrics scraping (AKS managed Prometheus) ------------------------------------------------
+# The scraper: the `ama-metrics` Deployment of the AKS metrics add-on in kube-system, whose pods
+# carry `rsName: ama-metrics` (Azure/prometheus-collector, otelcollector/deploy/addon-chart/
+# azure-monitor-metrics-addon/templates/ama-metrics-deployment.yaml); its ReplicaSet runs the
+# cluster-wide jobs, pod-annotation scraping among them.
+METRICS_SCRAPER_NAMESPACE = "kube-system"
+METRICS_SCRAPER_LABELS = {"rsName": "ama-metrics"}
+# The Istio agent's status port. With metrics merging (Istio's default) the sidecar injector
+# rewrites the pod's prometheus.io annotations to 15020 /stats/prometheus and hands the original
+# port and path to the agent (istio/istio pkg/kube/inject/inject.go, applyPrometheusMerge); the
+# agent serves Envoy's metrics followed by the app's, fetched over localhost
+# (pilot/cmd/pilot-agent/status/server.go, handleStats). The injection template excludes the
+# status port from inbound capture (pkg/kube/inject, excludeInboundPort), so the scraper, which
+# has no sidecar, reaches it in plain HTTP although the namespace's mTLS is STRICT; for the same
+# reason no AuthorizationPolicy applies to it (it never passes through Envoy).
+ISTIO_AGENT_METRICS_PORT = 15020
+
+
+def scrape_annotations(port: int, path: str = "/metrics") -> dict[str, str]:
+    """Pod annotations AKS managed Prometheus scrapes by (in the namespaces its settings name)."""
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": path,
+    }
+
+
+def metrics_scraper_rule() -> netv1.NetworkPolicyIngressRuleArgs:
+    """Ingress for exactly the managed Prometheus scraper, on exactly the agent's metrics port."""
+    return netv1.NetworkPolicyIngressRuleArgs(
+        from_=[namespace_peer(METRICS_SCRAPER_NAMESPACE, METRICS_SCRAPER_LABELS)],
+        ports=tcp_ports(ISTIO_AGENT_METRICS_PORT),
+    )

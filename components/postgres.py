@@ -112,6 +112,7 @@ class PostgresServer(pulumi.ComponentResource):
             claim.service: self._password(f"{name}-{claim.service}-role-password").result
             for claim in args.databases
         }
+        self.server_id = server.id  # for its diagnostic setting and metric alerts
         for claim in args.databases:
             database = postgresql.Database(
                 f"{name}-{claim.service}-db",
@@ -128,7 +129,7 @@ class PostgresServer(pulumi.ComponentResource):
         # Clients read the host only once TLS is enforced and every database exists (the chain
         # ends with them), so no pod connects to a server that is still being configured.
         self.fqdn = pulumi.Output.all(fqdn, previous.id).apply(lambda values: values[0])
-        self.register_outputs({"fqdn": self.fqdn})
+        self.register_outputs({"fqdn": self.fqdn, "server_id": self.server_id})
 
     def _password(self, resource_name: str) -> random.RandomPassword:
         # URL- and libpq-safe specials: the value goes into connection strings unquoted.

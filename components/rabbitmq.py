@@ -323,11 +323,17 @@ class RabbitMQ(pulumi.ComponentResource):
                 template=core.PodTemplateSpecArgs(
                     metadata=meta.ObjectMetaArgs(
                         labels=self._labels,
-                        # Definitions are imported at boot only: a changed file (a rotated
-                        # password) must roll the brokers, one at a time as the PDB allows. The
-                        # re-import replaces an existing user's hash (tests/integration/messaging/
-                        # test_definitions_on_restart.py, on a restart over the same data).
-                        annotations={DEFINITIONS_ANNOTATION: _digest(definitions)},
+                        annotations={
+                            # Definitions are imported at boot only: a changed file (a rotated
+                            # password) must roll the brokers, one at a time as the PDB allows.
+                            # The re-import replaces an existing user's hash (tests/integration/
+                            # messaging/test_definitions_on_restart.py, on a restart over the same
+                            # data).
+                            DEFINITIONS_ANNOTATION: _digest(definitions),
+                            # Observability: the rabbitmq_prometheus plugin's per-object endpoint
+                            # (a queue label on every queue metric), merged by the Istio agent.
+                            **kube.scrape_annotations(METRICS_PORT, "/metrics/per-object"),
+                        },
                     ),
                     spec=core.PodSpecArgs(
                         service_account_name=service_account.metadata.apply(lambda m: m.name),
@@ -501,6 +507,8 @@ class RabbitMQ(pulumi.ComponentResource):
                         from_=[peers],
                         ports=kube.tcp_ports(EPMD_PORT, DIST_PORT, AMQP_PORT),
                     ),
+                    # Observability: the managed Prometheus scraper, on the Istio agent's port.
+                    kube.metrics_scraper_rule(),
                 ],
                 egress=[
                     netv1.NetworkPolicyEgressRuleArgs(

@@ -272,6 +272,51 @@ RULES = (
     Rule(
         r"kubernetes:storage.k8s.io/v1:StorageClass", r"parameters\.skuName", ("rabbitmq.diskSku",)
     ),
+    # Monitoring: workspaces and rules named after the environment and pointing at its
+    # resources; retention, Grafana, receivers and thresholds from their own keys.
+    Rule(
+        r".*:(operationalinsights:Workspace|monitor:.*)",
+        r"workspaceName|azureMonitorWorkspaceName|dataCollection(Endpoint|Rule)Name|associationName"
+        r"|resourceUri|workspaceId|dataCollection(Endpoint|Rule)Id"
+        r"|destinations\.(logAnalytics|monitoringAccounts)\[0\]\.(workspaceResourceId|accountResourceId)",
+        ("environment",),
+    ),
+    Rule(
+        r".*:ManagedCluster",
+        r"addonProfiles\.omsagent\.config\.logAnalyticsWorkspaceResourceID",
+        ("environment",),
+    ),
+    Rule(r".*:operationalinsights:Workspace", r"retentionInDays", ("monitoring.logRetentionDays",)),
+    Rule(r".*:(dashboard:Grafana|authorization:RoleAssignment)", EXISTS, ("monitoring.grafana",)),
+    Rule(
+        r".*:(alertsmanagement:PrometheusRuleGroup|monitor:(ActionGroup|MetricAlert))",
+        r"ruleGroupName|actionGroupName|groupShortName|ruleName|clusterName|scopes\[0\]"
+        r"|description|rules\[\d+\]\.labels\.stack|actions\[0\]\.actionGroupId"
+        r"|rules\[\d+\]\.actions\[0\]\.actionGroupId",
+        ("environment",),
+    ),
+    Rule(r".*:monitor:ActionGroup", r"emailReceivers\[\d+\]\..*", ("monitoring.emails",)),
+    # Each threshold reaches its own alerts' expressions, durations, summaries.
+    *[
+        Rule(
+            r".*:alertsmanagement:PrometheusRuleGroup",
+            r"rules\[\d+\]\.(expression|for|annotations\.summary)",
+            (f"monitoring.alerts.{key}",),
+        )
+        for key in (
+            "errorRatio",
+            "latencyP95Seconds",
+            "podRestartsPerHour",
+            "hpaAtMaxMinutes",
+            "queueReadyMessages",
+            "queueUnackedMessages",
+        )
+    ],
+    Rule(
+        r".*:monitor:MetricAlert",
+        r"criteria\.allOf\[0\]\.threshold|description",
+        ("monitoring.alerts.postgres*",),
+    ),
     # Services: replica counts or autoscaling, log level, the public edge.
     Rule(
         r"kubernetes:apps/v1:Deployment",
@@ -332,6 +377,7 @@ def test_the_stack_files_differ_in_the_expected_areas() -> None:
         "postgres",
         "rabbitmq",
         "ingress",
+        "monitoring",
         "quota",
         "services",
     }
@@ -362,6 +408,8 @@ PRIVATE_PRODUCTION = re.compile(
     r".*\$azure-native:(network:(PrivateEndpoint|PrivateDnsZoneGroup|NatGateway|PublicIPAddress)"
     r"|privatedns:(PrivateZone|VirtualNetworkLink)|containerservice:MaintenanceConfiguration"
     r"|operationalinsights:Workspace)::.*"
+    # and Managed Grafana (monitoring.grafana) with its read access to the metrics workspace.
+    r"|.*\$azure-native:(dashboard:Grafana|authorization:RoleAssignment)::micromart-grafana.*"
 )
 
 

@@ -43,6 +43,7 @@ RESERVED_ENV = frozenset(
         "POSTGRES_DATABASE",
         "POSTGRES_USER",
         "POSTGRES_SSLMODE",
+        "METRICS_PORT",
     }
 )
 RESERVED_ENV_PATTERNS = (
@@ -64,6 +65,8 @@ ISTIO_RESERVED_PORTS = range(15000, 15091)
 # The restricted Pod Security Standard drops every capability, so a non-root app cannot bind
 # below 1024 (no NET_BIND_SERVICE).
 PRIVILEGED_PORTS = range(1, 1024)
+# The runtime's Prometheus exporter (loopback only; services/micromart_runtime/metrics.py).
+METRICS_PORT = 9464
 
 
 def platform_env(name: str) -> bool:
@@ -82,6 +85,10 @@ def _app_port(port: int) -> int:
     if port in ISTIO_RESERVED_PORTS:
         raise ValueError(
             f"{port} is reserved by the Istio sidecar (15000-15090); choose another port"
+        )
+    if port == METRICS_PORT:
+        raise ValueError(
+            f"{port} is the runtime's metrics port (METRICS_PORT); choose another port"
         )
     if port in PRIVILEGED_PORTS:
         raise ValueError(

@@ -383,6 +383,79 @@ class ImagesConfig(Strict):
         return self
 
 
+# The runtime's request-latency histogram bounds (services/micromart_runtime/metrics.py,
+# LATENCY_BUCKETS; a test keeps both equal). A p95 above the largest finite bound cannot be
+# measured: histogram_quantile answers that bound for anything slower.
+LATENCY_BUCKET_MAX_SECONDS = 10.0
+_EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _email(address: str) -> str:
+    if not _EMAIL.fullmatch(address):
+        raise ValueError(f"'{address}' is not an email address (name@domain.tld)")
+    return address
+
+
+Email = Annotated[str, AfterValidator(_email)]
+
+
+class EmailReceiverConfig(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,127}$")]
+    address: Email
+
+
+class AlertThresholds(Strict):
+    """Per-stack alert thresholds; each is documented with its alert in README "Operations"."""
+
+    # Share of a service's API requests answered 5xx over 5 minutes.
+    error_ratio: float = Field(default=0.05, gt=0, le=1, alias="errorRatio")
+    # 95th percentile of a service's API latency over 5 minutes, in seconds.
+    latency_p95_seconds: float = Field(default=1.0, gt=0, alias="latencyP95Seconds")
+    # Container restarts of one pod within an hour.
+    pod_restarts_per_hour: int = Field(default=3, ge=1, le=100, alias="podRestartsPerHour")
+    # Minutes an autoscaler may sit at its maxReplicas before anyone is told.
+    hpa_at_max_minutes: int = Field(default=15, ge=1, le=1440, alias="hpaAtMaxMinutes")
+    # Ready messages in one RabbitMQ queue, and delivered-but-unacknowledged ones.
+    queue_ready_messages: int = Field(default=1000, ge=1, alias="queueReadyMessages")
+    queue_unacked_messages: int = Field(default=500, ge=1, alias="queueUnackedMessages")
+    # PostgreSQL Flexible Server platform metrics (cpu_percent, storage_percent), 15-minute mean.
+    postgres_cpu_percent: int = Field(default=80, ge=1, le=100, alias="postgresCpuPercent")
+    postgres_storage_percent: int = Field(default=85, ge=1, le=100, alias="postgresStoragePercent")
+
+    @field_validator("latency_p95_seconds")
+    @classmethod
+    def _measurable(cls, seconds: float) -> float:
+        if seconds >= LATENCY_BUCKET_MAX_SECONDS:
+            raise ValueError(
+                f"{seconds:g} s is not below the largest latency bucket "
+                f"({LATENCY_BUCKET_MAX_SECONDS:g} s): a p95 is never measured above it, so the "
+                "alert could never fire"
+            )
+        return seconds
+
+
+class MonitoringConfig(Strict):
+    """Azure Monitor: Log Analytics, managed Prometheus, alerts and who they notify."""
+
+    # Log Analytics interactive retention on the PerGB2018 tier: 30 to 730 days.
+    log_retention_days: int = Field(default=30, ge=30, le=730, alias="logRetentionDays")
+    # Azure Managed Grafana over the stack's Azure Monitor workspace (Standard SKU: billed hourly).
+    grafana: bool = False
+    # Who the action group emails; alerts with nobody to tell are noise in a portal.
+    emails: Annotated[tuple[EmailReceiverConfig, ...], Field(strict=False, min_length=1)]
+    alerts: AlertThresholds = AlertThresholds()
+
+    @field_validator("emails")
+    @classmethod
+    def _distinct_names(
+        cls, receivers: tuple[EmailReceiverConfig, ...]
+    ) -> tuple[EmailReceiverConfig, ...]:
+        names = [receiver.name for receiver in receivers]
+        if duplicates := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"receiver names must be distinct: {', '.join(duplicates)}")
+        return receivers
+
+
 class StackConfig(Strict):
     environment: Literal["staging", "production"]
     location: str
@@ -397,6 +470,7 @@ class StackConfig(Strict):
     postgres: PostgresConfig
     rabbitmq: RabbitMqConfig
     ingress: IngressConfig
+    monitoring: MonitoringConfig
     quota: QuotaConfig = QuotaConfig()
     images: ImagesConfig = ImagesConfig()
     services: dict[str, ServiceOverride] = {}

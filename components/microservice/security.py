@@ -80,6 +80,9 @@ def network_policy(scope: ServiceScope) -> None:
         if sources
         else []
     )
+    # The managed Prometheus scraper, on the Istio agent's port only: the app's own metrics port
+    # listens on loopback, where only the agent reads it.
+    ingress.append(kube.metrics_scraper_rule())
     netv1.NetworkPolicy(
         f"{scope.name}-netpol",
         metadata=scope.meta(),
@@ -137,6 +140,8 @@ def authorization_policy(scope: ServiceScope) -> None:
     if scope.args.spec.public:
         principals.append(INGRESS_GATEWAY_PRINCIPAL)
     rules = [{"from": [{"source": {"principals": sorted(principals)}}]}] if principals else []
+    # No rule for the metrics scraper: it reads the Istio agent's port 15020, which is excluded
+    # from the sidecar's inbound capture, so this policy (enforced by Envoy) never sees it.
     # An ALLOW policy with no rules admits nothing: a service nobody calls is unreachable.
     scope.custom_resource(
         "authorization-policy",

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
+from components.config.service_spec import METRICS_PORT
 from components.microservice.args import (
     CONFIG_HASH_ANNOTATION,
     HTTP_PORT_NAME,
@@ -138,7 +139,10 @@ def _container(
         image_pull_policy="IfNotPresent",
         ports=[core.ContainerPortArgs(name=HTTP_PORT_NAME, container_port=spec.port)],
         # No secret in env, ever: secrets are the read-only files of the identity's volume.
-        env=[core.EnvVarArgs(name="PORT", value=str(spec.port))],
+        env=[
+            core.EnvVarArgs(name="PORT", value=str(spec.port)),
+            core.EnvVarArgs(name="METRICS_PORT", value=str(METRICS_PORT)),
+        ],
         env_from=[
             core.EnvFromSourceArgs(
                 config_map_ref=core.ConfigMapEnvSourceArgs(name=kube.name_of(env.config))
@@ -204,6 +208,9 @@ def deployment(
                         # Env is read at pod start only: a config change must roll the pods,
                         # so the template carries a digest of the ConfigMap (config_digest).
                         CONFIG_HASH_ANNOTATION: env.digest,
+                        # Request metrics; the Istio injector points these at its agent, which
+                        # merges them with Envoy's (components/kube.py, ISTIO_AGENT_METRICS_PORT).
+                        **kube.scrape_annotations(METRICS_PORT),
                     },
                 ),
                 spec=core.PodSpecArgs(

@@ -24,6 +24,7 @@ CLUSTER_COMPONENT = "micromart:cluster:Cluster"
 # Built-in role "Network Contributor" (Azure built-in roles reference).
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 KUBE_COMPONENTS = {
+    "micromart:monitoring:Monitoring",
     "micromart:namespaces:Namespaces",
     "micromart:rabbitmq:RabbitMQ",
     "micromart:service:Microservice",
@@ -276,19 +277,32 @@ def test_defender_and_azure_policy_follow_the_stack_file(result: SynthResult) ->
     config = cluster_config(result.stack)
     inputs = only(result, CLUSTER).plain_inputs()
     defender = inputs["securityProfile"].get("defender")
+    # One Log Analytics workspace per stack (components/workspaces.py): Defender reports to it.
+    workspace = only(result, WORKSPACE)
+    assert workspace.plain_inputs()["sku"] == {"name": "PerGB2018"}
     if config.get("defender", False):
-        workspace = only(result, WORKSPACE)
         assert defender == {
             "logAnalyticsWorkspaceResourceId": workspace.id,
             "securityMonitoring": {"enabled": True},
         }
-        assert workspace.plain_inputs()["sku"] == {"name": "PerGB2018"}
     else:
-        assert defender is None and of_type(result, WORKSPACE) == []
-    profiles = dict(inputs["addonProfiles"])
-    profiles.pop("azureKeyvaultSecretsProvider")  # on in every stack, see below
-    expected = {"azurepolicy": {"enabled": True}} if config.get("azurePolicy", False) else {}
-    assert profiles == expected
+        assert defender is None
+    addons = inputs["addonProfiles"]
+    assert "azureKeyvaultSecretsProvider" in addons  # on in every stack, see below
+    assert ("azurepolicy" in addons) == config.get("azurePolicy", False)
+    if "azurepolicy" in addons:
+        assert addons["azurepolicy"] == {"enabled": True}
+
+
+def test_container_insights_and_managed_prometheus_are_on(result: SynthResult) -> None:
+    inputs = only(result, CLUSTER).plain_inputs()
+    workspace = only(result, WORKSPACE)
+    # The monitoring add-on with managed-identity auth, reporting into the stack's workspace.
+    assert inputs["addonProfiles"]["omsagent"] == {
+        "enabled": True,
+        "config": {"logAnalyticsWorkspaceResourceID": workspace.id, "useAADAuth": "true"},
+    }
+    assert inputs["azureMonitorProfile"] == {"metrics": {"enabled": True}}
 
 
 def test_key_vault_secrets_provider_rotates_mounted_secrets(result: SynthResult) -> None:

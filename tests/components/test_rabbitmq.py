@@ -185,10 +185,19 @@ def test_network_policy_admits_amqp_only_from_labelled_app_pods(result: SynthRes
                 client_rules += 1
                 # Clients get AMQP and nothing else (no management, no Erlang distribution).
                 assert rule["ports"] == [{"port": AMQP, "protocol": "TCP"}]
+            elif peer == SCRAPER_PEER:
+                # The metrics scraper gets the Istio agent's merged-metrics port, nothing else.
+                assert rule["ports"] == [{"port": 15020, "protocol": "TCP"}]
             else:
                 # Anything else must be the broker's own pods (cluster peers), same namespace.
                 assert peer == {"podSelector": {"matchLabels": broker_selector}}, peer
     assert client_rules == 1
+
+
+SCRAPER_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"rsName": "ama-metrics"}},
+}
 
 
 def test_only_services_that_declare_messaging_carry_the_client_label(
@@ -269,7 +278,9 @@ def test_broker_pods_roll_when_the_definitions_change(result: SynthResult) -> No
     annotations = statefulset(result)["spec"]["template"]["metadata"]["annotations"]
     text = credentials_secret(result).plain_inputs()["stringData"]["definitions.json"]
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    assert annotations == {"micromart.io/definitions-hash": digest}
+    # The prometheus.io annotations are the metrics scrape's (tests/components/test_monitoring.py).
+    rolling = {k: v for k, v in annotations.items() if not k.startswith("prometheus.io/")}
+    assert rolling == {"micromart.io/definitions-hash": digest}
 
 
 def test_cookie_and_definitions_are_mounted_from_the_secret(result: SynthResult) -> None:

@@ -1247,6 +1247,95 @@ CASES = [
         env={"PULUMI_CONFIG": '{"micromat:location": "westeurope"}'},
     ),
     # The Pulumi CLI's own checks (Pulumi.yaml against the stack file), run before the program.
+    # Monitoring: thresholds, receivers, retention.
+    Case(
+        "latency-threshold-not-measurable",
+        "monitoring",
+        stack_set("micromart:monitoring", "alerts.latencyP95Seconds", 10),
+        STAGING,
+        "micromart:monitoring.alerts.latencyP95Seconds",
+        "10 s is not below the largest latency bucket (10 s)",
+    ),
+    Case(
+        "error-ratio-above-one",
+        "monitoring",
+        stack_set("micromart:monitoring", "alerts.errorRatio", 1.5),
+        STAGING,
+        "micromart:monitoring.alerts.errorRatio",
+        "less than or equal to 1",
+    ),
+    Case(
+        "error-ratio-as-percent-text",
+        "monitoring",
+        stack_set("micromart:monitoring", "alerts.errorRatio", "5%"),
+        STAGING,
+        "micromart:monitoring.alerts.errorRatio",
+        "5%",
+    ),
+    Case(
+        "pod-restarts-zero",
+        "monitoring",
+        stack_set("micromart:monitoring", "alerts.podRestartsPerHour", 0, "production"),
+        PRODUCTION,
+        "micromart:monitoring.alerts.podRestartsPerHour",
+        "greater than or equal to 1",
+        stack="production",
+    ),
+    Case(
+        "unknown-alert-threshold",
+        "monitoring",
+        stack_set("micromart:monitoring", "alerts.latencyP99Seconds", 2),
+        STAGING,
+        "micromart:monitoring.alerts.latencyP99Seconds",
+        "unknown key",
+    ),
+    Case(
+        "no-alert-receivers",
+        "monitoring",
+        stack_set("micromart:monitoring", "emails", []),
+        STAGING,
+        "micromart:monitoring.emails",
+        "at least 1 item",
+    ),
+    Case(
+        "duplicate-alert-receivers",
+        "monitoring",
+        stack_set(
+            "micromart:monitoring",
+            "emails",
+            [
+                {"name": "ops", "address": "a@example.com"},
+                {"name": "ops", "address": "b@example.com"},
+            ],
+        ),
+        STAGING,
+        "micromart:monitoring.emails",
+        "receiver names must be distinct: ops",
+    ),
+    Case(
+        "malformed-receiver-address",
+        "monitoring",
+        stack_set("micromart:monitoring", "emails", [{"name": "ops", "address": "ops at example"}]),
+        STAGING,
+        "micromart:monitoring.emails[0].address",
+        "'ops at example' is not an email address",
+    ),
+    Case(
+        "log-retention-too-short",
+        "monitoring",
+        stack_set("micromart:monitoring", "logRetentionDays", 7),
+        STAGING,
+        "micromart:monitoring.logRetentionDays",
+        "greater than or equal to 30",
+    ),
+    Case(
+        "cli-missing-monitoring",
+        "cli-checks",
+        stack_set("micromart:monitoring", "", REMOVE),
+        STAGING,
+        "",
+        "Stack 'staging' is missing configuration value 'micromart:monitoring'",
+    ),
     Case(
         "cli-missing-required-key",
         "cli-checks",
@@ -1455,6 +1544,7 @@ def test_the_corpus_covers_every_class() -> None:
         "engine-config",
         "cli-checks",
         "kubernetes-version",
+        "monitoring",
     }
     assert len({case.id for case in CASES}) == len(CASES)
 
