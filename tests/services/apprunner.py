@@ -6,10 +6,10 @@ Deployment declares:
     with run_app(SERVICES / "orders", {"REQUIRED_ENV": ""}) as base_url:
         status, body = fetch(base_url + "/health/ready")
 
-Unless `env` sets PORT, the app gets a free loopback port. Only PATH, PYTHONPATH (the folder
-with the shared runtime) and the given variables reach the process, so the host environment
-cannot make a readiness check pass by accident. Start-up is awaited with a bounded poll of
-/health/startup.
+Unless `env` sets them, PORT and METRICS_PORT get free loopback ports. Only PATH, PYTHONPATH
+(the folder with the shared runtime) and the given variables reach the process, so the host
+environment cannot make a readiness check pass by accident. Start-up is awaited with a bounded
+poll of /health/startup.
 """
 
 from __future__ import annotations
@@ -110,6 +110,9 @@ def start_app(
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "PORT": str(free_port()),
+        # Each app's metrics exporter binds its own loopback port; in a pod that is always 9464,
+        # here several apps share one host.
+        "METRICS_PORT": str(free_port()),
         **(env or {}),
     }
     process = subprocess.Popen(
