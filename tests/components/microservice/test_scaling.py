@@ -79,7 +79,7 @@ def test_notifications_scales_on_its_queue_with_keda_instead_of_cpu(
     (ref,) = auth["spec"]["secretTargetRef"]
     assert (ref["parameter"], ref["name"], ref["key"]) == ("host", "rabbitmq-monitoring", "host")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert [e["name"] for e in container["env"]] == ["PORT"]
+    assert [e["name"] for e in container["env"]] == ["PORT", "METRICS_PORT"]
     secret = kube_object(production, "Secret", ref["name"], APP_NS)
     assert secret["stringData"]["host"].startswith("amqp://monitoring:")
 

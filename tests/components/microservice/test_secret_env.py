@@ -100,7 +100,7 @@ def test_the_pod_reads_it_as_a_file_named_by_the_key_and_never_from_env(
 ) -> None:
     result = secret_env.result
     container = only_container(_deployment(result))
-    assert [variable["name"] for variable in container["env"]] == ["PORT"]
+    assert [variable["name"] for variable in container["env"]] == ["PORT", "METRICS_PORT"]
     environment = pod_environment(result, _deployment(result))
     assert environment[PLAIN_NAME] == PLAIN_VALUE
     assert SECRET_NAME not in environment
