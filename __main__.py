@@ -31,6 +31,7 @@ from components.monitoring import (
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network import Network, NetworkArgs
 from components.postgres import DatabaseClaim, PostgresServer, PostgresServerArgs
+from components.postgres_roles import DatabaseRoles, DatabaseRolesArgs
 from components.rabbitmq import NAME as RABBITMQ_IMAGE
 from components.rabbitmq import RabbitMQ, RabbitMQArgs
 from components.registry import Registry, RegistryArgs
@@ -116,6 +117,9 @@ namespaces = Namespaces(
         istio,
     ),
 )
+postgres_claims = [
+    DatabaseClaim(s.name, s.postgres.database) for s in config.services if s.postgres
+]
 postgres = PostgresServer(
     "micromart",
     PostgresServerArgs(
@@ -123,9 +127,7 @@ postgres = PostgresServer(
         placement=placement,
         delegated_subnet_id=network.postgres_subnet_id,
         private_dns_zone_id=network.postgres_dns_zone_id,
-        databases=[
-            DatabaseClaim(s.name, s.postgres.database) for s in config.services if s.postgres
-        ],
+        databases=postgres_claims,
         protect=stack.is_production,
     ),
 )
@@ -169,6 +171,28 @@ vault = KeyVault(
         private_endpoint=network.keyvault_endpoint,
         allowed_subnet_ids=(network.aks_subnet_id,),
         protect=stack.is_production,
+    ),
+)
+secrets_access = SecretsAccess(
+    placement, cluster.oidc_issuer_url, vault.vault, vault.secret_ids, secrets_store
+)
+database_roles = DatabaseRoles(
+    "micromart",
+    DatabaseRolesArgs(
+        claims=postgres_claims,
+        host=postgres.fqdn,
+        admin_login=stack.postgres.admin_login,
+        namespace=namespaces.app_namespace,
+        namespace_name=APP_NAMESPACE,
+        postgres_subnet=stack.network.postgres_subnet,
+        provider=cluster.provider,
+        secrets=secrets_access,
+        passwords={
+            "postgres-admin-password": postgres.admin_password,
+            **{postgres_password_secret(s): p for s, p in postgres.role_passwords.items()},
+        },
+        login_server=registry.login_server,
+        images=stack.images,
     ),
 )
 broker = Broker(
@@ -224,13 +248,12 @@ services = {
             ),
             provider=cluster.provider,
             istio=istio,
-            secrets=SecretsAccess(
-                placement, cluster.oidc_issuer_url, vault.vault, vault.secret_ids, secrets_store
-            ),
+            secrets=secrets_access,
             keda=keda,
             ingress=stack.ingress if spec.public else None,
             secret_env=config.secret_env_of(spec.name),
             registry_cleanup=purge,
+            database_roles=database_roles.job if spec.postgres else None,
         ),
     )
     for spec in config.services

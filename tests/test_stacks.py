@@ -205,6 +205,18 @@ RULES = (
         r"spec\.template\.spec\.(initContainers|containers)\[\d+\]\.image",
         ("registry.name",),
     ),
+    # Database Jobs: the name carries a digest of the image reference (components/db_jobs.py);
+    # the bootstrap is told the server's host name.
+    Rule(
+        r"kubernetes:batch/v1:Job",
+        r"metadata\.name|spec\.template\.spec\.containers\[0\]\.image",
+        ("registry.name",),
+    ),
+    Rule(
+        r"kubernetes:batch/v1:Job",
+        r"spec\.template\.spec\.containers\[0\]\.env\[0\]\.value",
+        ("postgres.serverName",),
+    ),
     # Network.
     Rule(r".*:VirtualNetwork", r"addressSpace\.addressPrefixes\[0\]", ("network.addressSpace",)),
     Rule(r".*:VirtualNetwork", r"subnets\[0\]\.addressPrefix", ("network.aksSubnet",)),

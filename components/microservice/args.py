@@ -90,6 +90,8 @@ class MicroserviceArgs:
     secret_env: frozenset[str] = frozenset()
     # The scheduled purge of this service's repository (components/registry_cleanup.py).
     registry_cleanup: PurgeTarget | None = None
+    # The database bootstrap Job (DatabaseRoles.job): the service's migration waits for it.
+    database_roles: pulumi.Resource | None = None
 
 
 def service_host(service: str, namespace: str) -> str:

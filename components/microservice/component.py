@@ -9,6 +9,7 @@ from components import kube
 from components.microservice import scaling, security, traffic, workload
 from components.microservice.args import BLUE_GREEN_TRACKS, MicroserviceArgs
 from components.microservice.image import service_image
+from components.microservice.migration import migration
 from components.microservice.scope import ServiceScope
 from components.registry_cleanup import purge_task, service_pinned_tags
 from components.workload_identity import PodIdentity
@@ -44,7 +45,9 @@ class Microservice(pulumi.ComponentResource):
             )
         identity = security.workload_identity(scope).pod
         env = workload.env_sources(scope)
-        tracks = self._tracks(scope, identity, env)
+        # Pods roll only once the schema is migrated for this image (no Job: no database).
+        schema = migration(scope, self.image, env.config, identity)
+        tracks = self._tracks(scope, identity, env, [schema] if schema is not None else [])
         workload.cluster_service(scope)
         scaling.trigger_authentication(scope)
         workload.disruption_budget(scope)
@@ -64,6 +67,7 @@ class Microservice(pulumi.ComponentResource):
         scope: ServiceScope,
         identity: PodIdentity,
         env: workload.EnvSources,
+        after: list[pulumi.Resource],
     ) -> list[k8s.apps.v1.Deployment]:
         """The Deployments traffic is split between, each with its autoscaler."""
         spec = scope.args.spec
@@ -72,16 +76,18 @@ class Microservice(pulumi.ComponentResource):
             for track in BLUE_GREEN_TRACKS:
                 pin = spec.blue_green.image(track)
                 image = scope.reference(pin) if pin is not None else self.image
-                deployment = workload.deployment(scope, track, image, identity, env)
+                deployment = workload.deployment(scope, track, image, identity, env, after=after)
                 if spec.autoscaling.enabled:
                     scaling.autoscaler(scope, deployment, track)
                 deployments.append(deployment)
             return deployments
-        stable = workload.deployment(scope, "stable", self.image, identity, env)
+        stable = workload.deployment(scope, "stable", self.image, identity, env, after=after)
         if spec.autoscaling.enabled:
             scaling.autoscaler(scope, stable)
         deployments = [stable]
         if spec.canary is not None and spec.canary.weight > 0:
             canary = scope.prebuilt(spec.canary.tag)
-            deployments.append(workload.deployment(scope, "canary", canary, identity, env))
+            deployments.append(
+                workload.deployment(scope, "canary", canary, identity, env, after=after)
+            )
         return deployments

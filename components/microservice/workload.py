@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -182,6 +183,8 @@ def deployment(
     image: pulumi.Input[str],
     identity: PodIdentity,
     env: EnvSources,
+    *,
+    after: Sequence[pulumi.Resource] = (),
 ) -> apps.Deployment:
     service = scope.service
     name = service if track == "stable" else f"{service}-{track}"
@@ -224,7 +227,10 @@ def deployment(
                 ),
             ),
         ),
-        opts=scope.k8s_opts(),
+        # `after`: the migration Job, which the provider awaits to completion first.
+        opts=pulumi.ResourceOptions.merge(
+            scope.k8s_opts(), pulumi.ResourceOptions(depends_on=list(after))
+        ),
     )
 
 

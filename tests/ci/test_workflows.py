@@ -836,7 +836,11 @@ def test_image_matrix_lists_every_image_the_program_deploys() -> None:
         for p in ROOT.glob("services/*/service.yaml")
     }
     rabbitmq = "components/images/rabbitmq"
-    expected = services | {"rabbitmq": (rabbitmq, f"{rabbitmq}/Dockerfile")}
+    expected = services | {
+        "rabbitmq": (rabbitmq, f"{rabbitmq}/Dockerfile"),
+        # The database bootstrap: the shared runtime from services/, its own Dockerfile.
+        "db-bootstrap": ("services", "components/images/db-bootstrap/Dockerfile"),
+    }
     assert listed == expected
     # The resolver walks .github/scripts/images: it must name the same triples.
     script = subprocess.run(

@@ -26,6 +26,7 @@ NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 KUBE_COMPONENTS = {
     "micromart:monitoring:Monitoring",
     "micromart:namespaces:Namespaces",
+    "micromart:postgres:DatabaseRoles",
     "micromart:rabbitmq:RabbitMQ",
     "micromart:service:Microservice",
 }

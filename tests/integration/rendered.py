@@ -3,8 +3,8 @@
 - roles: one per service database, from the stack's `Database` resources and the service that
   claims each (`<component>-<service>-db`);
 - service_env: each such service's ConfigMap data (POSTGRES_DATABASE, POSTGRES_USER, ...);
-- bootstrap_env: what the bootstrap needs: BOOTSTRAP_ROLES for those roles, the server's admin
-  login, the maintenance database.
+- bootstrap_env: the bootstrap Job's plain environment (BOOTSTRAP_ROLES, the admin login, the
+  maintenance database).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from tests.synthesis import kube_objects
 from tools.synth import SynthResult
 
 DATABASE = "azure-native:dbforpostgresql:Database"
-SERVER = "azure-native:dbforpostgresql:Server"
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,7 @@ def rendered_program(result: SynthResult) -> Rendered:
     roles = database_claims(result)
     config_maps = {cm["metadata"]["name"]: cm for cm in kube_objects(result, "ConfigMap")}
     service_env = {spec.role: dict(config_maps[f"{spec.role}-config"]["data"]) for spec in roles}
-    (server,) = result.by_type(SERVER)
-    bootstrap_env = {
-        "BOOTSTRAP_ROLES": ",".join(f"{spec.role}={spec.database}" for spec in roles),
-        "POSTGRES_USER": str(server.plain_inputs()["administratorLogin"]),
-        "POSTGRES_DATABASE": "postgres",
-    }
+    (job,) = [j for j in kube_objects(result, "Job") if j["metadata"]["name"].startswith("db-")]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    bootstrap_env = {e["name"]: str(e["value"]) for e in container["env"] if "value" in e}
     return Rendered(roles, service_env, bootstrap_env)

@@ -303,6 +303,9 @@ def test_resources_per_service_match_the_stack_mode(
                 expected.update({"Gateway": 1, "VirtualService": 1})
             if secrets[name]:
                 expected.update({"RoleAssignment": secrets[name], "SecretProviderClass": 1})
+            if service_spec(name).get("postgres"):
+                # Its migration Job and the policy that lets only that Job's pod reach Postgres.
+                expected.update({"Job": 1, "NetworkPolicy": 1})
             assert found == expected, f"{stack}/{name}"
 
 
