@@ -81,8 +81,11 @@ typecheck: install-dev
 	cd services && ../$(BIN)/mypy --strict --python-version 3.12 --explicit-package-bases \
 		--cache-dir ../.mypy_cache micromart_runtime */app
 
+# The suite is CPU-bound (synths, the policy pack, real servers): one worker per core. Each
+# worker starts its own session fixtures (synths, PostgreSQL, RabbitMQ on free ports).
+PYTEST_WORKERS ?= 2
 unit: install-dev checkov
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 bench: install-dev
 	$(BIN)/python -m benchmarks
