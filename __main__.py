@@ -143,6 +143,10 @@ rabbitmq = RabbitMQ(
         protect=stack.is_production,
         images=stack.images,
         clients=tuple(s.name for s in config.services if s.rabbitmq),
+        queue_scalers=any(
+            s.autoscaling.enabled and s.autoscaling.queue is not None for s in config.services
+        ),
+        istio=istio,
     ),
 )
 vault = KeyVault(

@@ -22,6 +22,7 @@ import pulumi_random as random
 from components import kube
 from components import rabbitmq_definitions as defs
 from components.config.stack import ImagesConfig, RabbitMqConfig
+from components.istio import IstioCrds, istio_resource
 
 core = k8s.core.v1
 apps = k8s.apps.v1
@@ -47,6 +48,16 @@ DEFINITIONS_FILE = "definitions.json"
 # KEDA's rabbitmq scaler reads its AMQP URL from this key of the monitoring Secret.
 MONITORING_SECRET = "rabbitmq-monitoring"
 MONITORING_URL_KEY = "host"
+# The AKS KEDA add-on's operator (it runs the scalers, so it polls the queue): namespace
+# kube-system, pod label app=keda-operator. The add-on ships the upstream chart's operator
+# Deployment (kedacore/charts keda/templates/manager/deployment.yaml labels its pods
+# `app: <operator.name>`, default keda-operator), and AKS runbooks select exactly these pods with
+# `kubectl get pods -n kube-system -l app=keda-operator`. To confirm on a live cluster.
+KEDA_NAMESPACE = "kube-system"
+KEDA_OPERATOR_LABELS = {"app": "keda-operator"}
+# Rule whose per-object exemption the queue scaler's PeerAuthentication carries
+# (policy/rules/istio.py: honoured only port-level, with a workload selector, PERMISSIVE only).
+PEER_STRICT_RULE = "istio-peer-authentication-strict"
 DEFINITIONS_ANNOTATION = "micromart.io/definitions-hash"
 PASSWORD_LENGTH = 32
 
@@ -64,6 +75,10 @@ class RabbitMQArgs:
     images: ImagesConfig = field(default_factory=ImagesConfig)
     # Services that declare `rabbitmq: true`: each gets its own user (named after the service).
     clients: tuple[str, ...] = ()
+    # Some service scales on its queue's depth (KEDA): the add-on's operator, outside the mesh,
+    # must reach AMQP. Needs `istio` for the port-level PeerAuthentication.
+    queue_scalers: bool = False
+    istio: IstioCrds | None = None
 
 
 class RabbitMQ(pulumi.ComponentResource):
@@ -116,6 +131,8 @@ class RabbitMQ(pulumi.ComponentResource):
         self._statefulset(image, config_map, credentials, service_account, definitions)
         self._disruption_budget()
         self._network_policy()
+        if args.queue_scalers:
+            self._keda_plaintext_amqp()
         self.register_outputs(
             {
                 "amqp_host": self.amqp_host,
@@ -509,6 +526,7 @@ class RabbitMQ(pulumi.ComponentResource):
                     ),
                     # Observability: the managed Prometheus scraper, on the Istio agent's port.
                     kube.metrics_scraper_rule(),
+                    *self._keda_ingress(),
                 ],
                 egress=[
                     netv1.NetworkPolicyEgressRuleArgs(
@@ -516,6 +534,56 @@ class RabbitMQ(pulumi.ComponentResource):
                     )
                 ],
             ),
+            opts=self._k8s(),
+        )
+
+    def _keda_ingress(self) -> list[netv1.NetworkPolicyIngressRuleArgs]:
+        # KEDA's plaintext AMQP carries no mesh identity (see _keda_plaintext_amqp), so this rule
+        # is what limits who may use the PERMISSIVE port: the operator's pods, on 5672 only.
+        if not self._args.queue_scalers:
+            return []
+        return [
+            netv1.NetworkPolicyIngressRuleArgs(
+                from_=[kube.namespace_peer(KEDA_NAMESPACE, KEDA_OPERATOR_LABELS)],
+                ports=kube.tcp_ports(AMQP_PORT),
+            )
+        ]
+
+    def _keda_plaintext_amqp(self) -> None:
+        """STRICT for the broker pods except AMQP, which also accepts the KEDA operator's plaintext.
+
+        The operator runs in kube-system without a sidecar; under the namespace's STRICT policy
+        its passive queue.declare would be refused and the scaler would never scale. Istio applies
+        portLevelMtls only to a policy with a workload selector, and the port is the workload's
+        (container) port (istio.io reference, security PeerAuthentication; the vendored CRD's
+        rule "portLevelMtls requires selector"); a selector policy overrides the namespace one
+        for these pods only. Plaintext from KEDA carries no principal, so no AuthorizationPolicy
+        could name it as a caller: the NetworkPolicy rule in _keda_ingress is the control for
+        this port. Any AuthorizationPolicy added for the broker must keep naming its callers.
+        """
+        istio = self._args.istio
+        if istio is None:
+            raise ValueError("RabbitMQArgs.queue_scalers needs the Istio CRDs (RabbitMQArgs.istio)")
+        reason = (
+            "KEDA add-on operator (kube-system, outside the mesh) reads queue depth over AMQP; "
+            "NetworkPolicy admits only its pods on 5672"
+        )
+        istio_resource(
+            f"{self._name}-keda-amqp-mtls",
+            istio,
+            api_version="security.istio.io/v1",
+            kind="PeerAuthentication",
+            metadata=kube.metadata(
+                f"{NAME}-keda-amqp",
+                self._args.namespace,
+                self._labels,
+                annotations={f"exempt.policy.micromart.io/{PEER_STRICT_RULE}": reason},
+            ),
+            spec={
+                "selector": {"matchLabels": dict(self._labels)},
+                "mtls": {"mode": "STRICT"},
+                "portLevelMtls": {str(AMQP_PORT): {"mode": "PERMISSIVE"}},
+            },
             opts=self._k8s(),
         )
 

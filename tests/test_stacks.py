@@ -338,6 +338,18 @@ RULES = (
     Rule(HPA, EXISTS, ("services.{service}.autoscaling.*",)),
     Rule(SCALED_OBJECT, EXISTS, ("services.{service}.autoscaling.*",)),
     Rule(TRIGGER_AUTHENTICATION, EXISTS, ("services.{service}.autoscaling.*",)),
+    # A service scaling on its queue (production only) opens AMQP to the KEDA operator: one
+    # broker NetworkPolicy rule and the port-level PeerAuthentication (components/rabbitmq.py).
+    Rule(
+        r"kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        r"spec\.ingress\[3\]\..*",
+        ("services.*.autoscaling.*",),
+    ),
+    Rule(
+        r"kubernetes:security.istio.io/v1:PeerAuthentication",
+        EXISTS,
+        ("services.*.autoscaling.*",),
+    ),
     Rule(r"kubernetes:core/v1:ConfigMap", r"data\.LOG_LEVEL", ("logLevel",)),
     # The pod template carries a hash of the ConfigMap, so pods restart when it changes.
     Rule(
@@ -425,6 +437,12 @@ PRIVATE_PRODUCTION = re.compile(
 )
 
 
+# The broker's port-level PeerAuthentication for KEDA, only where a service scales on its queue.
+QUEUE_SCALER_ACCESS = re.compile(
+    r".*RabbitMQ\$kubernetes:security\.istio\.io/v1:PeerAuthentication::micromart-keda-amqp-mtls"
+)
+
+
 def test_same_resources_in_both_stacks_except_autoscalers(
     staging: SynthResult, production: SynthResult
 ) -> None:
@@ -437,6 +455,7 @@ def test_same_resources_in_both_stacks_except_autoscalers(
         for urn in only_production
         if not any(f"${t}::" in urn for t in AUTOSCALER_TYPES)
         and not PRIVATE_PRODUCTION.fullmatch(urn)
+        and not QUEUE_SCALER_ACCESS.fullmatch(urn)
     ]
     assert unexpected == []
 

@@ -6,7 +6,14 @@ peer_authentication.proto, networking/v1alpha3 destination_rule.proto, gateway.p
   absent field matches anything, so an ALLOW rule without `from` (or with an empty source)
   admits every caller, including plaintext ones.
 - PeerAuthentication: mode UNSET inherits from the parent scope; DISABLE and PERMISSIVE accept
-  plaintext. portLevelMtls overrides per port.
+  plaintext. portLevelMtls overrides per port, and only in a policy with a workload selector
+  (the CRD's rule "portLevelMtls requires selector"); the port is the workload's container port.
+
+One structured per-object exemption: `exempt.policy.micromart.io/istio-peer-authentication-strict:
+<reason>` (pods.EXEMPTION_PREFIX) is honoured only on a PeerAuthentication (not a Patch, which keeps
+unseen live fields) with a non-empty workload selector, whose own mode is STRICT or UNSET, and
+whose portLevelMtls lists port numbers set to PERMISSIVE, STRICT or UNSET: then only those listed
+PERMISSIVE ports are let through. Namespace- or mesh-wide plaintext and DISABLE are never exempt.
 - DestinationRule: tls.mode DISABLE sends plaintext; SIMPLE/MUTUAL replace the mesh identity with
   app-managed TLS, which inside the mesh bypasses Istio mTLS and AuthorizationPolicy principals.
 """
@@ -19,7 +26,8 @@ from typing import Any
 from pulumi_policy import Policy, ResourceValidationArgs
 
 from .builder import Severity, as_list, as_mapping, config_value, schema
-from .kinds import Manifest, manifest_policy, string
+from .kinds import Manifest, manifest_policy, manifests, string
+from .pods import EXEMPTION_PREFIX, exemption_annotations
 
 _ISTIO = ("kubernetes", "istio")
 _SECURITY = ("security.istio.io",)
@@ -74,13 +82,67 @@ def check_authorization_policy(manifest: Manifest, _: ResourceValidationArgs) ->
 # --- mTLS ----------------------------------------------------------------------------------
 
 
+PEER_STRICT = "istio-peer-authentication-strict"
+
+
+def _port_number(key: Any) -> bool:
+    text = str(key)
+    return text.isdigit() and 1 <= int(text) <= 65535
+
+
+def peer_exemption_refusal(manifest: Manifest) -> str | None:
+    """None when this PeerAuthentication's exemption annotation holds, else why it cannot."""
+    if manifest.patch:
+        return "a Patch keeps the live object's unseen fields; exempt the object itself"
+    spec = manifest.spec
+    if not as_mapping(as_mapping(spec.get("selector")).get("matchLabels")):
+        return "no workload selector: only listed ports of selected pods may be exempted"
+    mode = string(as_mapping(spec.get("mtls")).get("mode")).upper()
+    if mode in _PLAINTEXT_PEER_MODES:
+        return f"spec.mtls.mode is {mode}: only listed ports may be exempted, never the workload"
+    return _port_level_refusal(as_mapping(spec.get("portLevelMtls")))
+
+
+def _port_level_refusal(ports: Mapping[str, Any]) -> str | None:
+    if not ports:
+        return "no portLevelMtls: nothing port-level to exempt"
+    for port, setting in ports.items():
+        if not _port_number(port):
+            return f"portLevelMtls key {port!r} is not a port number"
+        if string(as_mapping(setting).get("mode")).upper() == "DISABLE":
+            return f"spec.portLevelMtls[{port}].mode is DISABLE, which no exemption covers"
+    return None
+
+
+def peer_exemption_condition(args: ResourceValidationArgs) -> str | None:
+    """The object-level condition `k8s-policy-exemptions` reports for PEER_STRICT."""
+    found = [
+        m
+        for m in manifests(args.resource_type, args.props)
+        if m.is_kind("PeerAuthentication", _SECURITY)
+    ]
+    if not found:
+        return "the object is no PeerAuthentication"
+    for manifest in found:
+        why = peer_exemption_refusal(manifest)
+        if why is not None:
+            return why
+    return None
+
+
 def check_peer_authentication(manifest: Manifest, _: ResourceValidationArgs) -> Iterator[str]:
     spec = manifest.spec
+    exempt = (
+        bool(exemption_annotations(manifest.body).get(PEER_STRICT))
+        and peer_exemption_refusal(manifest) is None
+    )
     mode = string(as_mapping(spec.get("mtls")).get("mode")).upper()
     if mode in _PLAINTEXT_PEER_MODES:
         yield f"spec.mtls.mode is {mode}; it must be STRICT (or UNSET to inherit)"
     for port, setting in as_mapping(spec.get("portLevelMtls")).items():
         port_mode = string(as_mapping(setting).get("mode")).upper()
+        if exempt and port_mode == "PERMISSIVE":
+            continue
         if port_mode in _PLAINTEXT_PEER_MODES:
             yield f"spec.portLevelMtls[{port}].mode is {port_mode}; it must be STRICT"
 
@@ -262,7 +324,11 @@ POLICIES: tuple[Policy, ...] = (
         kinds=[("PeerAuthentication", _SECURITY)],
         check=check_peer_authentication,
         severity=Severity.HIGH,
-        remediation="Set mtls.mode STRICT (and STRICT or UNSET in portLevelMtls).",
+        remediation=(
+            "Set mtls.mode STRICT (and STRICT or UNSET in portLevelMtls). A client outside the "
+            f"mesh may get PERMISSIVE on listed ports only: annotation {EXEMPTION_PREFIX}"
+            f"{PEER_STRICT}: <reason> on a policy with a workload selector (policy/README.md)."
+        ),
         tags=_ISTIO,
     ),
     manifest_policy(

@@ -42,6 +42,7 @@ __all__ = [
     "Context",
     "ExemptionCondition",
     "Issue",
+    "ObjectExemptionCondition",
     "SystemMode",
     "exemption_notice_policy",
     "system_namespace_schema",
@@ -75,6 +76,8 @@ SiteCheck = Callable[[PodSite, Context], Iterable[Issue]]
 ObjectCheck = Callable[[ResourceValidationArgs], Iterable[str]]
 # None when the exemption can be honoured for this pod spec, else why it cannot.
 ExemptionCondition = Callable[[PodSite], str | None]
+# The same for a rule whose exemption is judged on the whole object (e.g. a PeerAuthentication).
+ObjectExemptionCondition = Callable[[ResourceValidationArgs], str | None]
 
 
 def _namespace_schema() -> dict[str, Any]:
@@ -171,8 +174,12 @@ def _exempted(
     return all(condition(site) is None for site in sites)
 
 
-def exemption_notice_policy(conditions: Mapping[str, ExemptionCondition]) -> Policy:
+def exemption_notice_policy(
+    conditions: Mapping[str, ExemptionCondition],
+    object_conditions: Mapping[str, ObjectExemptionCondition] | None = None,
+) -> Policy:
     """Advisory: one notice per exemption annotation, saying whether it was honoured."""
+    by_object = dict(object_conditions or {})
 
     def notices(args: ResourceValidationArgs) -> Iterator[str]:
         annotations = exemption_annotations(args.props)
@@ -180,7 +187,10 @@ def exemption_notice_policy(conditions: Mapping[str, ExemptionCondition]) -> Pol
             return
         sites = pod_sites(args.resource_type, args.props)
         for rule, reason in sorted(annotations.items()):
-            yield _notice(rule, reason, sites, conditions.get(rule))
+            if rule in by_object:
+                yield _object_notice(rule, reason, by_object[rule](args))
+            else:
+                yield _notice(rule, reason, sites, conditions.get(rule))
 
     return resource_policy(
         name="k8s-policy-exemptions",
@@ -195,6 +205,14 @@ def exemption_notice_policy(conditions: Mapping[str, ExemptionCondition]) -> Pol
         tags=("kubernetes", "exemption"),
         enforcement_level=EnforcementLevel.ADVISORY,
     )
+
+
+def _object_notice(rule: str, reason: str, why: str | None) -> str:
+    if not reason:
+        return f"refused: {rule}: the annotation gives no reason"
+    if why is not None:
+        return f"refused: {rule}: {why}"
+    return f"honoured: {rule}: {reason}"
 
 
 def _notice(

@@ -30,6 +30,7 @@ from .builder import (
     schema,
     show_number,
 )
+from .istio import PEER_STRICT, peer_exemption_condition
 from .podrules import Context, Issue, exemption_notice_policy, workload_policy
 from .pods import PodSite, object_kind
 
@@ -623,5 +624,7 @@ POLICIES: tuple[Policy, ...] = (
         tags=_K8S,
     ),
     # Advisory: reports every exemption annotation (honoured or refused) into policy.json.
-    exemption_notice_policy(HOST_PATH_EXEMPTIONS),
+    exemption_notice_policy(
+        HOST_PATH_EXEMPTIONS, object_conditions={PEER_STRICT: peer_exemption_condition}
+    ),
 )

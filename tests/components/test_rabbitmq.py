@@ -6,11 +6,14 @@ import hashlib
 import json
 import re
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
+from policy.rules import istio as istio_rules
+from policy.rules.kinds import manifests
 from tests.synthesis import PROJECT_DIR, kube_object, kube_objects, of_type
+from tools import istio_crds
 from tools.recorder import SECRET_SIG, SIG_KEY, RecordedResource
 from tools.synth import SynthResult
 
@@ -19,6 +22,13 @@ APP_NAMESPACE = "micromart"
 COMPONENT = "micromart:rabbitmq:RabbitMQ"
 CLIENT_LABEL = "micromart.io/messaging-client"
 AMQP = 5672
+# The AKS KEDA add-on's operator pods (components/rabbitmq.py KEDA_OPERATOR_LABELS).
+KEDA_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"app": "keda-operator"}},
+}
+PEER_TYPE = "kubernetes:security.istio.io/v1:PeerAuthentication"
+PEER_EXEMPTION = "exempt.policy.micromart.io/istio-peer-authentication-strict"
 STACKS = ("staging", "production")
 
 
@@ -188,6 +198,8 @@ def test_network_policy_admits_amqp_only_from_labelled_app_pods(result: SynthRes
             elif peer == SCRAPER_PEER:
                 # The metrics scraper gets the Istio agent's merged-metrics port, nothing else.
                 assert rule["ports"] == [{"port": 15020, "protocol": "TCP"}]
+            elif peer == KEDA_PEER:
+                assert rule["ports"] == [{"port": AMQP, "protocol": "TCP"}]
             else:
                 # Anything else must be the broker's own pods (cluster peers), same namespace.
                 assert peer == {"podSelector": {"matchLabels": broker_selector}}, peer
@@ -198,6 +210,64 @@ SCRAPER_PEER = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
     "podSelector": {"matchLabels": {"rsName": "ama-metrics"}},
 }
+
+
+def _keda_rules(result: SynthResult) -> list[dict[str, Any]]:
+    policy = kube_object(result, "NetworkPolicy", "rabbitmq", NAMESPACE)["spec"]
+    return [rule for rule in policy["ingress"] if KEDA_PEER in rule["from"]]
+
+
+def _broker_peer_authentications(result: SynthResult) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in kube_objects(result, "PeerAuthentication")
+        if p["metadata"]["namespace"] == NAMESPACE and p["metadata"]["name"] != "default"
+    ]
+
+
+def test_production_admits_exactly_the_keda_operator_on_amqp_alone(
+    production: SynthResult,
+) -> None:
+    # notifications scales on its queue there; the operator's passive queue.declare needs AMQP.
+    (rule,) = _keda_rules(production)
+    assert rule["from"] == [KEDA_PEER]
+    assert rule["ports"] == [{"port": AMQP, "protocol": "TCP"}]
+
+
+def test_production_accepts_plaintext_only_on_amqp_of_the_broker_pods(
+    production: SynthResult,
+) -> None:
+    (peer,) = _broker_peer_authentications(production)
+    spec = peer["spec"]
+    selector = spec["selector"]["matchLabels"]
+    # Istio applies portLevelMtls only under a workload selector; it must pick the broker pods.
+    assert selector
+    assert selector.items() <= pod_labels(production).items()
+    assert spec["mtls"] == {"mode": "STRICT"}
+    assert spec["portLevelMtls"] == {str(AMQP): {"mode": "PERMISSIVE"}}
+    assert "NetworkPolicy" in peer["metadata"]["annotations"][PEER_EXEMPTION]
+    assert istio_crds.validation_errors(peer) == []
+    # The namespace-wide policy stays STRICT.
+    default = kube_object(production, "PeerAuthentication", "default", NAMESPACE)
+    assert default["spec"] == {"mtls": {"mode": "STRICT"}}
+
+
+def test_the_pack_honours_that_exemption_and_nothing_wider(production: SynthResult) -> None:
+    (peer,) = _broker_peer_authentications(production)
+    (manifest,) = manifests(PEER_TYPE, peer)
+    assert istio_rules.peer_exemption_refusal(manifest) is None
+    assert list(istio_rules.check_peer_authentication(manifest, cast(Any, None))) == []
+    # The same object made namespace-wide is refused and blocked again.
+    wide = json.loads(json.dumps(peer))
+    del wide["spec"]["selector"]
+    (manifest,) = manifests(PEER_TYPE, wide)
+    assert istio_rules.peer_exemption_refusal(manifest) is not None
+    assert list(istio_rules.check_peer_authentication(manifest, cast(Any, None))) != []
+
+
+def test_staging_without_queue_scaling_keeps_amqp_strict_and_closed(staging: SynthResult) -> None:
+    assert _keda_rules(staging) == []
+    assert _broker_peer_authentications(staging) == []
 
 
 def test_only_services_that_declare_messaging_carry_the_client_label(

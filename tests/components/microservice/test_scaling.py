@@ -10,7 +10,7 @@ import pytest
 
 from components.config.loader import ConfigError, load_program_config
 from components.keda import KEDA_CRDS
-from tests.components.microservice.objects import app_deployments, synth_copy
+from tests.components.microservice.objects import app_deployments
 from tests.components.microservice.sources import APP_NS, service_names, service_spec
 from tests.synthesis import copy_project, edit_yaml, kube_object, kube_objects, only
 from tools import keda_crds
@@ -19,36 +19,19 @@ from tools.synth import SynthResult, read_stack_file
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 
 
-QUEUE = {"queue": "notifications", "messagesPerReplica": 20}
-
-
 def _queue_services() -> list[str]:
     return [n for n in service_names() if service_spec(n).get("autoscaling", {}).get("queue")]
 
 
-def _opt_in(project: Path) -> None:
-    edit_yaml(
-        project / "services" / "notifications" / "service.yaml",
-        lambda doc: doc["autoscaling"].update(queue=QUEUE),
-    )
-
-
 @pytest.fixture(scope="module")
-def keda_production(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    """Production with notifications opted in to queue scaling (the shipped spec is not)."""
-    return synth_copy(tmp_path_factory.mktemp("keda"), "production", project_edit=_opt_in)
+def keda_production(production: SynthResult) -> SynthResult:
+    """The shipped production stack: notifications scales on its queue there."""
+    return production
 
 
-def test_shipped_production_scales_notifications_on_cpu_not_keda(
-    production: SynthResult,
-) -> None:
-    # KEDA's operator cannot reach the broker yet (README "Event-driven scaling"): a
-    # ScaledObject would keep notifications at its floor, so the shipped spec uses the HPA.
-    assert _queue_services() == []
-    hpa = kube_object(production, "HorizontalPodAutoscaler", "notifications", APP_NS)
-    assert hpa["spec"]["minReplicas"] == service_spec("notifications")["autoscaling"]["minReplicas"]
-    assert kube_objects(production, "ScaledObject") == []
-    assert kube_objects(production, "TriggerAuthentication") == []
+def test_shipped_spec_scales_only_notifications_on_its_queue() -> None:
+    assert _queue_services() == ["notifications"]
+    assert service_spec("notifications")["autoscaling"]["queue"]["queue"] == "notifications"
 
 
 def test_notifications_scales_on_its_queue_with_keda_instead_of_cpu(
@@ -66,7 +49,7 @@ def test_notifications_scales_on_its_queue_with_keda_instead_of_cpu(
     assert scaled["spec"]["minReplicaCount"] == spec["autoscaling"]["minReplicas"]
     assert scaled["spec"]["maxReplicaCount"] == spec["autoscaling"]["maxReplicas"]
     (trigger,) = scaled["spec"]["triggers"]
-    queue = QUEUE
+    queue = spec["autoscaling"]["queue"]
     assert trigger["type"] == "rabbitmq"
     assert trigger["metadata"]["queueName"] == queue["queue"]
     assert trigger["metadata"]["mode"] == "QueueLength"
