@@ -166,6 +166,12 @@ def test_every_workload_is_annotated_for_scraping(result: SynthResult) -> None:
             assert pod_annotations["prometheus.io/path"] == "/metrics"
 
 
+KEDA_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"app": "keda-operator"}},
+}
+
+
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return bool(selector.get("matchLabels", {}).items() <= labels.items())
 
@@ -187,8 +193,14 @@ def test_network_policies_admit_exactly_the_scraper_on_exactly_the_agent_port(
                         admitted.append((peer, rule["ports"]))
         scraper = [ports for peer, ports in admitted if peer == SCRAPER_PEER]
         assert scraper == [[{"port": 15020, "protocol": "TCP"}]], (namespace, labels)
-        # No other rule lets kube-system (or any other namespace's pods) reach these pods.
-        others = [peer for peer, _ in admitted if peer != SCRAPER_PEER]
+        # No other rule lets kube-system (or any other namespace's pods) reach these pods, but
+        # the KEDA operator on the broker's AMQP port where a service scales on its queue
+        # (tests/components/test_rabbitmq.py checks that rule).
+        keda = [ports for peer, ports in admitted if peer == KEDA_PEER]
+        assert keda in ([], [[{"port": 5672, "protocol": "TCP"}]]), (namespace, labels)
+        if keda:
+            assert labels[kube.NAME_LABEL] == "rabbitmq"
+        others = [peer for peer, _ in admitted if peer not in (SCRAPER_PEER, KEDA_PEER)]
         assert all(
             peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
             not in ("kube-system",)

@@ -40,7 +40,10 @@ def test_both_stacks_preview_clean_with_undecided_listed(preview: Any) -> None:
     code, document, result = preview
     assert code == cli.EXIT_OK
     assert set(document) == {"stack", "unknown_inputs", "violations", "undecided"}
-    assert document["violations"] == []
+    # Honoured exemptions are advisory notices (production: the broker's KEDA port), not findings.
+    notices = [v for v in document["violations"] if v["policy"] == "k8s-policy-exemptions"]
+    assert all(v["message"].startswith("honoured: ") for v in notices)
+    assert [v for v in document["violations"] if v not in notices] == []
     assert document["unknown_inputs"] == unknown_inputs(result) > 0
     undecided = {(u["policy"], u["urn"]) for u in document["undecided"]}
     # Each freshly built image's digest is unknown: the image rules cannot decide on them yet.
