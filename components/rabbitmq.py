@@ -49,10 +49,9 @@ DEFINITIONS_FILE = "definitions.json"
 MONITORING_SECRET = "rabbitmq-monitoring"
 MONITORING_URL_KEY = "host"
 # The AKS KEDA add-on's operator (it runs the scalers, so it polls the queue): namespace
-# kube-system, pod label app=keda-operator. The add-on ships the upstream chart's operator
-# Deployment (kedacore/charts keda/templates/manager/deployment.yaml labels its pods
-# `app: <operator.name>`, default keda-operator), and AKS runbooks select exactly these pods with
-# `kubectl get pods -n kube-system -l app=keda-operator`. To confirm on a live cluster.
+# kube-system, pod label app=keda-operator: AKS troubleshooting runbooks select exactly these
+# pods with `kubectl get pods -n kube-system -l app=keda-operator`. Not confirmed in the add-on's
+# own manifests: to confirm on a live cluster (README "Event-driven scaling").
 KEDA_NAMESPACE = "kube-system"
 KEDA_OPERATOR_LABELS = {"app": "keda-operator"}
 # Rule whose per-object exemption the queue scaler's PeerAuthentication carries
