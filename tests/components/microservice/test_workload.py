@@ -44,6 +44,8 @@ from tests.synthesis import (
 )
 from tools.synth import SynthResult
 
+LISTEN_PORTS = frozenset({"PORT", "METRICS_PORT"})
+
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_probe_port_is_the_http_container_port_and_the_port_env(
@@ -83,7 +85,8 @@ def test_app_answers_200_on_exactly_the_declared_probe_paths(
     # the files its SecretProviderClass mounts (dummies) in a folder of its own.
     files = mounted_secret_files(production, deployment)
     assert sorted(required_secrets(env)) == files
-    run_env = {key: value for key, value in env.items() if key != "PORT"}
+    # Listening ports are free loopback ports (apprunner): apps run side by side under xdist.
+    run_env = {key: value for key, value in env.items() if key not in LISTEN_PORTS}
     if files:
         run_env["SECRETS_DIR"] = str(tmp_path)
         for file in files:
