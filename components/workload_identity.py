@@ -69,6 +69,16 @@ def objects_parameter(files: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _secret_object(synced: SyncedSecret) -> dict[str, object]:
+    return {
+        "secretName": synced.secret_name,
+        "type": synced.type,
+        "data": [
+            {"objectName": file_name, "key": key} for key, file_name in sorted(synced.data.items())
+        ],
+    }
+
+
 @dataclass(frozen=True)
 class PodIdentity:
     """What a pod spec takes from its WorkloadIdentity."""
@@ -79,6 +89,18 @@ class PodIdentity:
     volume_mounts: tuple[core.VolumeMountArgs, ...]
     # File names under SECRETS_DIR, for the app's REQUIRED_SECRETS.
     files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SyncedSecret:
+    """A Kubernetes Secret the CSI driver creates from mounted files and keeps in sync with them
+    (SecretProviderClass `secretObjects`, secrets-store-csi-driver docs "Sync as Kubernetes
+    Secret"): it exists while a pod mounts the volume, and the driver rewrites it on rotation."""
+
+    secret_name: str
+    type: str
+    # Key in the Secret -> file name (objectAlias) it is read from.
+    data: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -102,6 +124,8 @@ class WorkloadIdentityArgs:
     # an alias keeps the object's history, so the update adopts it instead of creating it under
     # a new URN and then deleting the old one, which would delete the same-named object.
     previous_parent: pulumi.Resource | None = None
+    # Kubernetes Secrets mirrored from the files; none for the services, which read files only.
+    synced_secrets: tuple[SyncedSecret, ...] = ()
 
 
 class WorkloadIdentity(pulumi.ComponentResource):
@@ -116,6 +140,12 @@ class WorkloadIdentity(pulumi.ComponentResource):
         unknown = sorted(set(args.files.values()) - set(args.secret_ids))
         if unknown:
             raise ValueError(f"workload identity '{name}': no Key Vault secret {unknown}")
+        unmounted = sorted(
+            {file for synced in args.synced_secrets for file in synced.data.values()}
+            - set(args.files)
+        )
+        if unmounted:
+            raise ValueError(f"workload identity '{name}': no file {unmounted} to sync from")
         child = pulumi.ResourceOptions(parent=self)
         placement = args.placement
         # Keyword form: the Args classes' `resource_name` (the identity's Azure name) collides
@@ -249,6 +279,11 @@ class WorkloadIdentity(pulumi.ComponentResource):
                     "tenantId": args.vault.tenant_id,
                     "objects": objects_parameter(args.files),
                 },
+                **(
+                    {"secretObjects": [_secret_object(synced) for synced in args.synced_secrets]}
+                    if args.synced_secrets
+                    else {}
+                ),
             },
             # After the CRD read (the add-on installs it) and after the grants, so a pod that
             # mounts it is not refused for a role that does not exist yet.

@@ -367,6 +367,12 @@ RULES = (
         r"spec\.servers\[\d+\]\.tls\.credentialName",
         ("ingress.tlsSecretName",),
     ),
+    # The certificate sync writes the Gateway's credentialName (components/gateway_tls.py).
+    Rule(
+        r"kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass",
+        r"spec\.secretObjects\[\d+\]\.secretName",
+        ("ingress.tlsSecretName",),
+    ),
 )
 
 
@@ -680,10 +686,20 @@ def test_every_taggable_azure_resource_carries_the_stack_tags(
     assert tagged >= TAGGED
 
 
+def service_deployments(result: SynthResult) -> list[dict[str, Any]]:
+    """The services' Deployments: not the certificate sync's in aks-istio-ingress (fixed at
+    components/gateway_tls.py REPLICAS; tests/components/test_gateway_tls.py)."""
+    found = [
+        d for d in kube_objects(result, "Deployment") if d["metadata"]["namespace"] == "micromart"
+    ]
+    assert len(found) < len(kube_objects(result, "Deployment"))
+    return found
+
+
 def test_service_replicas_are_fixed_in_staging_and_autoscaled_in_production(
     staging: SynthResult, production: SynthResult
 ) -> None:
-    for deployment in kube_objects(staging, "Deployment"):
+    for deployment in service_deployments(staging):
         name = deployment["metadata"]["name"]
         assert deployment["spec"]["replicas"] == setting("staging", f"services.{name}.replicas")
     program = load_program_config(
@@ -697,7 +713,7 @@ def test_service_replicas_are_fixed_in_staging_and_autoscaled_in_production(
         bounds = {"minReplicas": "minReplicaCount", "maxReplicas": "maxReplicaCount"}
         floor_and_ceiling = {field: scaled["spec"][keda] for field, keda in bounds.items()}
         autoscalers[scaled["spec"]["scaleTargetRef"]["name"]] = {"spec": floor_and_ceiling}
-    for deployment in kube_objects(production, "Deployment"):
+    for deployment in service_deployments(production):
         name = deployment["metadata"]["name"]
         # With an HPA the Deployment must not set replicas, or every `up` fights the autoscaler.
         assert "replicas" not in deployment["spec"], name

@@ -362,7 +362,14 @@ class QuotaConfig(Strict):
 
 class IngressConfig(Strict):
     hostname: Annotated[str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")]
+    # The Kubernetes TLS Secret in aks-istio-ingress (the Gateway's credentialName) that the
+    # CSI driver creates from the Key Vault certificate below and keeps in sync with it.
     tls_secret_name: DnsLabel = Field(alias="tlsSecretName")
+    # A certificate in the stack's Key Vault, imported or issued out of band (README, Real use).
+    # Key Vault object names: 1-127 letters, digits and hyphens.
+    certificate_name: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,127}$")] = Field(
+        alias="certificateName"
+    )
 
 
 class ImagesConfig(Strict):

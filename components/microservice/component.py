@@ -6,6 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
+from components.gateway_tls import GatewayTls, GatewayTlsArgs
 from components.microservice import scaling, security, traffic, workload
 from components.microservice.args import BLUE_GREEN_TRACKS, MicroserviceArgs
 from components.microservice.image import service_image
@@ -59,7 +60,24 @@ class Microservice(pulumi.ComponentResource):
         traffic.mesh_routes(scope, tracks)
         security.authorization_policy(scope)
         if spec.public and args.ingress is not None:
-            traffic.public_edge(scope, args.ingress, tracks)
+            # A child of the public service: its sync pods run this service's image, so a
+            # change to the service stays inside its own resources (tools/affected.py).
+            access = args.secrets
+            certificate = GatewayTls(
+                f"{name}-tls",
+                GatewayTlsArgs(
+                    certificate_name=args.ingress.certificate_name,
+                    tls_secret_name=args.ingress.tls_secret_name,
+                    image=self.image,
+                    placement=access.placement,
+                    oidc_issuer_url=access.oidc_issuer_url,
+                    vault=access.vault,
+                    provider=args.provider,
+                    crds=access.crds,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            traffic.public_edge(scope, args.ingress, tracks, certificate)
         self.register_outputs({"image": self.image})
 
     def _tracks(

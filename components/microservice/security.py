@@ -7,6 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
+from components.cluster import INGRESS_GATEWAY_SELECTOR
 from components.microservice.args import (
     AMQP_PORT,
     HTTP_PORT_NAME,
@@ -74,7 +75,9 @@ def network_policy(scope: ServiceScope) -> None:
         for caller in scope.args.callers
     ]
     if spec.public:
-        sources.append(kube.namespace_peer(kube.ISTIO_INGRESS_NAMESPACE))
+        # The add-on's gateway pods only: other pods run in that namespace too (the certificate
+        # sync of components/gateway_tls.py) and have no business calling the service.
+        sources.append(kube.namespace_peer(kube.ISTIO_INGRESS_NAMESPACE, INGRESS_GATEWAY_SELECTOR))
     ingress = (
         [netv1.NetworkPolicyIngressRuleArgs(from_=sources, ports=kube.tcp_ports(spec.port))]
         if sources

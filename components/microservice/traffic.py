@@ -108,7 +108,10 @@ def mesh_routes(scope: ServiceScope, tracks: Sequence[pulumi.Resource] = ()) -> 
 
 
 def public_edge(
-    scope: ServiceScope, ingress: IngressConfig, tracks: Sequence[pulumi.Resource] = ()
+    scope: ServiceScope,
+    ingress: IngressConfig,
+    tracks: Sequence[pulumi.Resource] = (),
+    certificate: pulumi.Resource | None = None,
 ) -> None:
     gateway_name = f"{scope.service}-public"
     scope.custom_resource(
@@ -121,7 +124,8 @@ def public_edge(
                 {
                     "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
                     "hosts": [ingress.hostname],
-                    # The secret lives beside the add-on's gateway pods in aks-istio-ingress.
+                    # The secret lives beside the add-on's gateway pods in aks-istio-ingress,
+                    # synced there from Key Vault by components/gateway_tls.py.
                     "tls": {
                         "mode": "SIMPLE",
                         "credentialName": ingress.tls_secret_name,
@@ -135,6 +139,8 @@ def public_edge(
             ],
         },
         gateway_name,
+        # Served only once the certificate's sync pods are up (and the Secret with them).
+        depends_on=[certificate] if certificate is not None else (),
     )
     routes = [
         {

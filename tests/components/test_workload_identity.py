@@ -47,8 +47,10 @@ BOOTSTRAP_GRANT = "::micromart-db-bootstrap-reads-"
 
 
 def component(result: SynthResult, service: str, type_token: str) -> list[RecordedResource]:
-    marker = f"micromart:identity:WorkloadIdentity${type_token}::{service}-"
-    return [r for r in of_type(result, type_token) if marker in r.urn]
+    # Children of the service's own identity (named after the service), not of the public
+    # service's certificate sync identity (components/gateway_tls.py, `<service>-tls-identity`).
+    parent = f"micromart:identity:WorkloadIdentity::{service}"
+    return [r for r in of_type(result, type_token) if r.parent.endswith(parent)]
 
 
 def identity_of(result: SynthResult, service: str) -> RecordedResource:
@@ -163,7 +165,8 @@ def test_provider_classes_name_the_vault_tenant_and_client(result: SynthResult) 
         assert parameters["usePodIdentity"] == "false"
         assert parameters["keyvaultName"] == vault["vaultName"]
         assert parameters["tenantId"] == vault["properties"]["tenantId"]
-        account = kube_object(result, "ServiceAccount", service, APP_NS)
+        namespace = provider_class["metadata"]["namespace"]
+        account = kube_object(result, "ServiceAccount", service, namespace)
         client_id = account["metadata"]["annotations"]["azure.workload.identity/client-id"]
         assert parameters["clientID"] == client_id
 

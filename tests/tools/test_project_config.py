@@ -90,7 +90,7 @@ def test_a_secure_value_where_the_type_cannot_be_checked_is_refused(tmp_path: Pa
         project,
         "Pulumi.staging.yaml",
         "  micromart:ingress:\n    hostname: staging.micromart.example.com\n"
-        "    tlsSecretName: micromart-staging-tls\n",
+        "    tlsSecretName: micromart-staging-tls\n    certificateName: micromart-public-tls\n",
         "  micromart:ingress:\n    secure: v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBB\n",
     )
     assert "a secure value cannot be checked against type 'object' offline" in _fails(

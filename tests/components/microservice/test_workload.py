@@ -304,6 +304,22 @@ def test_resources_per_service_match_the_stack_mode(
                 expected["HorizontalPodAutoscaler"] += 1
             if service_spec(name).get("public"):
                 expected.update({"Gateway": 1, "VirtualService": 1})
+                # The certificate sync (components/gateway_tls.py): its own identity reading
+                # one secret, SecretProviderClass, pods, PDB and deny-all NetworkPolicy.
+                expected.update(
+                    {
+                        "GatewayTls": 1,
+                        "WorkloadIdentity": 1,
+                        "UserAssignedIdentity": 1,
+                        "FederatedIdentityCredential": 1,
+                        "RoleAssignment": 1,
+                        "ServiceAccount": 1,
+                        "SecretProviderClass": 1,
+                        "Deployment": 1,
+                        "PodDisruptionBudget": 1,
+                        "NetworkPolicy": 1,
+                    }
+                )
             if secrets[name]:
                 expected.update({"RoleAssignment": secrets[name], "SecretProviderClass": 1})
             if service_spec(name).get("postgres"):
