@@ -52,6 +52,13 @@ def test_the_sync_objects_live_in_the_gateways_namespace(result: SynthResult) ->
         assert kube_object(result, kind, name)["metadata"]["namespace"] == INGRESS_NS, kind
 
 
+def test_the_sync_pods_admit_nobody(result: SynthResult) -> None:
+    policy = kube_object(result, "NetworkPolicy", NAME, INGRESS_NS)["spec"]
+    assert policy["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": NAME}
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    assert not policy.get("ingress") and not policy.get("egress")
+
+
 def test_the_identity_reads_only_the_certificates_secret(result: SynthResult) -> None:
     grants = [r for r in of_type(result, ROLE_ASSIGNMENT) if r.parent.endswith(SYNC_IDENTITY)]
     assert len(grants) == 1
