@@ -10,7 +10,8 @@ from pathlib import Path
 from tests.synthesis import PROJECT_DIR
 
 SDK = "pulumi_azure_native"
-SKIPPED_DIRS = {".venv", "build", ".git", ".mypy_cache"}
+# The project's own code only: not the venvs (.venv, and Checkov's own .venv-checkov) or caches.
+SKIPPED_DIRS = {".venv", ".venv-checkov", "build", ".git", ".mypy_cache"}
 
 
 def python_files() -> Iterator[Path]:
