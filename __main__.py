@@ -31,7 +31,7 @@ from components.monitoring import (
 from components.namespaces import Namespaces, NamespacesArgs
 from components.network import Network, NetworkArgs
 from components.postgres import DatabaseClaim, PostgresServer, PostgresServerArgs
-from components.postgres_roles import DatabaseRoles, DatabaseRolesArgs
+from components.postgres_roles import ADMIN_SECRET, DatabaseRoles, DatabaseRolesArgs
 from components.rabbitmq import NAME as RABBITMQ_IMAGE
 from components.rabbitmq import RabbitMQ, RabbitMQArgs
 from components.registry import Registry, RegistryArgs
@@ -149,17 +149,19 @@ rabbitmq = RabbitMQ(
         istio=istio,
     ),
 )
+# The PostgreSQL passwords by Key Vault secret name: the vault stores them, and the bootstrap Job
+# reads them and re-runs when one changes.
+postgres_secrets = {
+    ADMIN_SECRET: postgres.admin_password,
+    **{postgres_password_secret(s): p for s, p in postgres.role_passwords.items()},
+}
 vault = KeyVault(
     "micromart",
     KeyVaultArgs(
         config=stack.vault,
         placement=placement,
         secrets={
-            "postgres-admin-password": postgres.admin_password,
-            **{
-                postgres_password_secret(service): password
-                for service, password in postgres.role_passwords.items()
-            },
+            **postgres_secrets,
             "rabbitmq-admin-password": rabbitmq.admin_password,
             "rabbitmq-monitoring-password": rabbitmq.monitoring_password,
             **{
@@ -191,10 +193,7 @@ database_roles = DatabaseRoles(
         postgres_subnet=stack.network.postgres_subnet,
         provider=cluster.provider,
         secrets=secrets_access,
-        passwords={
-            "postgres-admin-password": postgres.admin_password,
-            **{postgres_password_secret(s): p for s, p in postgres.role_passwords.items()},
-        },
+        passwords=postgres_secrets,
         login_server=registry.login_server,
         images=stack.images,
     ),
